@@ -1,0 +1,219 @@
+//! A strict JSON tree: borrowed strings, objects kept in document order, duplicate keys rejected.
+//!
+//! serde_json's own `Value` silently keeps the last of two duplicate keys; IAM-style
+//! documents must reject them instead, because different parsers pick different duplicates
+//! and an attacker can hide a grant from one of them.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+/// A parsed JSON value whose strings borrow from the input where they contain no escapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    /// Members in document order; keys are unique.
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// Parses a whole document: rejects duplicate keys, trailing data and nesting deeper
+    /// than serde_json's recursion limit (128).
+    pub fn parse(text: &'a str) -> Result<Json<'a>, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The JSON type name, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "boolean",
+            Json::Number(_) => "number",
+            Json::String(_) => "string",
+            Json::Array(_) => "array",
+            Json::Object(_) => "object",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
+        match self {
+            Json::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The member `key` of an object; `None` for a missing key or a non-object.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.as_object()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+/// Objects up to this size are checked for duplicates by a linear scan; larger ones by a set,
+/// so a hostile object with many keys stays linear.
+const LINEAR_SCAN_MAX: usize = 16;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Json::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        let mut seen: Option<HashSet<Cow<'de, str>>> = None;
+        while let Some(key) = map.next_key::<JsonKey<'de>>()? {
+            let key = key.0;
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let dup = members.iter().any(|(k, _)| *k == key);
+                    if members.len() >= LINEAR_SCAN_MAX {
+                        let mut set: HashSet<_> = members.iter().map(|(k, _)| k.clone()).collect();
+                        set.insert(key.clone());
+                        seen = Some(set);
+                    }
+                    dup
+                }
+            };
+            if duplicate {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let value = map.next_value()?;
+            members.push((key, value));
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct JsonKey<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for JsonKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = JsonKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_document_order_and_borrows() {
+        let json = Json::parse(r#"{"b": 1, "a": ["x", "y\n"]}"#).unwrap();
+        let members = json.as_object().unwrap();
+        assert_eq!(members[0].0, "b");
+        assert_eq!(members[1].0, "a");
+        let Json::Array(items) = &members[1].1 else {
+            panic!("not an array")
+        };
+        assert!(matches!(&items[0], Json::String(Cow::Borrowed("x"))));
+        assert!(matches!(&items[1], Json::String(Cow::Owned(s)) if s == "y\n"));
+    }
+
+    #[test]
+    fn rejects_duplicates_in_small_and_large_objects() {
+        let err = Json::parse(r#"{"a": 1, "a": 2}"#).unwrap_err().to_string();
+        assert!(err.contains("duplicate key `a`"), "{err}");
+        let mut big: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        big.push("\"k3\": 0".into());
+        let err = Json::parse(&format!("{{{}}}", big.join(",")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate key `k3`"), "{err}");
+    }
+
+    #[test]
+    fn escaped_and_plain_spellings_of_one_key_are_duplicates() {
+        let err = Json::parse(r#"{"Effect": 1, "Eff\u0065ct": 2}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate key `Effect`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_trailing_data_and_deep_nesting() {
+        assert!(Json::parse("{} {}").is_err());
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        let err = Json::parse(&deep).unwrap_err().to_string();
+        assert!(err.contains("recursion limit"), "{err}");
+    }
+}

@@ -1,0 +1,243 @@
+//! The `ecr-policy-guard` command: check policies and dry-run events locally, no AWS needed.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ecr_policy_guard::config::parse_allowlist;
+use ecr_policy_guard::event::MAX_EVENT_BYTES;
+use ecr_policy_guard::report::{self, CheckReport, Style};
+use ecr_policy_guard::{Config, Mode, Policy, evaluate};
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Exit codes; part of the interface for scripts and CI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Exit {
+    /// Compliant, or nothing to judge.
+    Clean = 0,
+    /// Violations found.
+    Violations = 1,
+    /// Unreadable or invalid input, or a usage error.
+    Invalid = 2,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "ecr-policy-guard",
+    version,
+    about = "Check Amazon ECR repository policies against organisation rules",
+    after_help = "Exit codes: 0 compliant or ignored, 1 violations, 2 invalid input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check one repository policy file (or `-` for stdin)
+    Check {
+        #[command(flatten)]
+        settings: Settings,
+        /// Policy JSON file, or `-` for standard input
+        policy: String,
+    },
+    /// Dry-run the guard on CloudTrail events (EventBridge envelopes or bare records); no AWS calls
+    Evaluate {
+        #[command(flatten)]
+        settings: Settings,
+        /// alert: only alert; revert: restore a compliant policy, then alert [default: alert, or the config's]
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
+        /// Event JSON files, or `-` for standard input; several files print one result each
+        #[arg(required = true)]
+        events: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct Settings {
+    /// TOML file with `mode` and `allowed_root_accounts`; flags override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Account whose root may be granted (12-digit id or root ARN); repeat for more.
+    /// Given at least once, these replace the config file's list
+    #[arg(long = "allow-root-account", value_name = "ID")]
+    allow_root_accounts: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(error) => {
+            // One line: the whole context chain, joined.
+            eprintln!("error: {error:#}");
+            ExitCode::from(Exit::Invalid as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit> {
+    let style = Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    match cli.command {
+        Command::Check { settings, policy } => {
+            let config = load_config(&settings, None)?;
+            let text = read_input(&policy, MAX_POLICY_FILE_BYTES)?;
+            let parsed = Policy::parse(&text).with_context(|| display(&policy))?;
+            let violations = config.rules.check(&parsed);
+            let out = match settings.format {
+                Format::Json => {
+                    report::to_json(&CheckReport {
+                        compliant: violations.is_empty(),
+                        violations: &violations,
+                    }) + "\n"
+                }
+                Format::Text => report::check_text(&violations, style),
+            };
+            print(&out)?;
+            Ok(if violations.is_empty() {
+                Exit::Clean
+            } else {
+                Exit::Violations
+            })
+        }
+        Command::Evaluate {
+            settings,
+            mode,
+            events,
+        } => {
+            let config = load_config(&settings, mode)?;
+            let several = events.len() > 1;
+            let mut worst = Exit::Clean;
+            for path in &events {
+                let exit = evaluate_one(path, &config, settings.format, style, several);
+                worst = worst.max(exit);
+            }
+            Ok(worst)
+        }
+    }
+}
+
+/// Evaluates one event file and prints its result (or its one-line error); several files
+/// continue past a bad one so that every file gets a verdict.
+fn evaluate_one(path: &str, config: &Config, format: Format, style: Style, several: bool) -> Exit {
+    let result = read_input(path, MAX_EVENT_BYTES)
+        .and_then(|text| evaluate(&text, config).with_context(|| display(path)));
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Exit::Invalid;
+        }
+    };
+    let out = match format {
+        // Several files: JSON Lines, one object per file, each naming its file.
+        Format::Json if several => {
+            let mut value = serde_json::to_value(&outcome).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("file".into(), path.into());
+            }
+            format!("{value}\n")
+        }
+        Format::Json => report::to_json(&outcome) + "\n",
+        Format::Text if several => format!(
+            "{}\n{}\n",
+            file_header(path),
+            report::outcome_text(&outcome, style)
+        ),
+        Format::Text => report::outcome_text(&outcome, style),
+    };
+    if let Err(error) = print(&out) {
+        eprintln!("error: {error:#}");
+        return Exit::Invalid;
+    }
+    if outcome.action.is_violation() {
+        Exit::Violations
+    } else {
+        Exit::Clean
+    }
+}
+
+fn file_header(path: &str) -> String {
+    format!("== {path}")
+}
+
+/// Policy files larger than this cannot be ECR policies (10,240 characters of at most 4 bytes);
+/// reading stops there so a huge file costs no memory.
+const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
+
+fn load_config(settings: &Settings, mode: Option<Mode>) -> Result<Config> {
+    let mut config = match &settings.config {
+        Some(path) => {
+            let text = read_input(path, 1 << 20)?;
+            Config::from_toml(&text).with_context(|| display(path))?
+        }
+        None => Config::default(),
+    };
+    if !settings.allow_root_accounts.is_empty() {
+        config.rules.allowed_root_accounts =
+            parse_allowlist(settings.allow_root_accounts.iter().map(String::as_str))
+                .context("--allow-root-account")?;
+    }
+    if let Some(mode) = mode {
+        config.mode = mode;
+    }
+    Ok(config)
+}
+
+/// Reads a file (or stdin for `-`) as UTF-8, refusing more than `limit` bytes.
+fn read_input(path: &str, limit: usize) -> Result<String> {
+    let mut bytes = Vec::new();
+    let read = if path == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(Path::new(path))
+            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+    };
+    read.with_context(|| format!("cannot read {}", display(path)))?;
+    if bytes.len() > limit {
+        bail!("{} is larger than {limit} bytes", display(path));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8 (invalid byte at offset {})",
+            display(path),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn display(path: &str) -> String {
+    if path == "-" {
+        "standard input".into()
+    } else {
+        ecr_policy_guard::text::tick(path)
+    }
+}
+
+fn print(out: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")
+}

@@ -1,0 +1,140 @@
+//! Rendering of check results and outcomes for people (text) and machines (JSON).
+//!
+//! Every renderer reads the same evidence values; none of them re-derives a verdict.
+
+use crate::decision::{Action, Mode, Outcome};
+use crate::rules::Violation;
+use crate::text::tick;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// The JSON document of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport<'a> {
+    pub compliant: bool,
+    pub violations: &'a [Violation],
+}
+
+/// ANSI styling, applied only when the output is a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn bad(self, text: &str) -> String {
+        self.paint("1;31", text)
+    }
+    fn good(self, text: &str) -> String {
+        self.paint("1;32", text)
+    }
+    fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+}
+
+/// Pretty JSON; serialising these plain structs cannot fail.
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// One line per violation: rule, where, principal, then the explanation.
+pub fn violation_line(v: &Violation) -> String {
+    let mut line = format!("{} at ", v.rule);
+    match (v.statement, &v.sid) {
+        (Some(i), Some(sid)) => write!(line, "statement {i} ({})", tick(sid)),
+        (Some(i), None) => write!(line, "statement {i}"),
+        (None, _) => write!(line, "policy level"),
+    }
+    .unwrap_or_default();
+    if let Some(principal) = &v.principal {
+        write!(line, ", principal {}", tick(principal)).unwrap_or_default();
+    }
+    write!(line, ": {}", v.message).unwrap_or_default();
+    line
+}
+
+/// `check` as text: the verdict, then one line per violation.
+pub fn check_text(violations: &[Violation], style: Style) -> String {
+    let mut out = if violations.is_empty() {
+        format!("{} the policy passes every rule\n", style.good("COMPLIANT"))
+    } else {
+        let n = violations.len();
+        let noun = if n == 1 { "violation" } else { "violations" };
+        format!("{} {n} {noun}\n", style.bad("NOT COMPLIANT"))
+    };
+    for v in violations {
+        writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
+    }
+    out
+}
+
+/// What the guard does (or, in a dry run, would do) for an action.
+pub fn action_text(action: Action, mode: Mode) -> String {
+    match action {
+        Action::Ignore => "nothing: the event is not a policy change the guard judges".into(),
+        Action::None => "nothing: the repository's policy is compliant".into(),
+        Action::Alert if mode == Mode::Revert => {
+            "publish an alert and leave the policy as it is (a policy the guard cannot read is never rewritten)".into()
+        }
+        Action::Alert => "publish an alert and leave the policy as it is (mode alert)".into(),
+        Action::Revert => {
+            "restore the last compliant policy (or a safe baseline), then publish an alert (mode revert)".into()
+        }
+    }
+}
+
+/// `evaluate` as text: the verdict and event, one line per violation, then what would happen.
+pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
+    let verdict = match outcome.action {
+        Action::Ignore => style.dim("IGNORED"),
+        Action::None => style.good("COMPLIANT"),
+        Action::Alert => style.bad("ALERT"),
+        Action::Revert => style.bad("REVERT"),
+    };
+    let f = &outcome.facts;
+    let unknown = "?";
+    let mut out = format!("{verdict} {}", f.event_name.as_deref().unwrap_or(unknown));
+    if let Some(repository) = &f.repository {
+        write!(out, " on {}", tick(repository)).unwrap_or_default();
+    }
+    writeln!(
+        out,
+        " in account {} ({})",
+        f.account.as_deref().unwrap_or(unknown),
+        f.region.as_deref().unwrap_or(unknown),
+    )
+    .unwrap_or_default();
+    let mut who = format!("  by {}", f.actor.as_deref().unwrap_or("an unknown actor"));
+    if let Some(via) = &f.invoked_by {
+        write!(who, " via {via}").unwrap_or_default();
+    }
+    if let Some(ip) = &f.source_ip {
+        write!(who, " from {ip}").unwrap_or_default();
+    }
+    if let Some(time) = &f.event_time {
+        write!(who, " at {time}").unwrap_or_default();
+    }
+    if let Some(id) = &f.event_id {
+        write!(who, " (event {id})").unwrap_or_default();
+    }
+    writeln!(out, "{who}").unwrap_or_default();
+    writeln!(out, "  {}", outcome.reason).unwrap_or_default();
+    for v in &outcome.violations {
+        writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
+    }
+    writeln!(
+        out,
+        "  would: {}",
+        action_text(outcome.action, outcome.mode)
+    )
+    .unwrap_or_default();
+    out
+}
