@@ -347,3 +347,126 @@ fn value_kind(value: &Value) -> &'static str {
         Value::Object(_) => "object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(name: &str, extra: Value) -> Value {
+        let mut r = json!({
+            "eventSource": "ecr.amazonaws.com", "eventName": name, "awsRegion": "eu-west-1",
+            "recipientAccountId": "123456789012", "eventID": "e-1", "eventTime": "2026-11-20T09:14:03Z",
+            "sourceIPAddress": "203.0.113.9",
+            "userIdentity": {"arn": "arn:aws:iam::123456789012:user/alice"},
+            "requestParameters": {"repositoryName": "team/app"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    }
+
+    #[test]
+    fn other_detail_types_are_ignored_with_the_reason() {
+        let event = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "region": "eu-west-1", "detail": {}});
+        let read = read_event(&event.to_string()).unwrap();
+        assert_eq!(read.facts.account.as_deref(), Some("123456789012"));
+        let Change::Ignored { reason } = read.change else {
+            panic!("not ignored")
+        };
+        assert!(reason.contains("`Scheduled Event`"), "{reason}");
+    }
+
+    #[test]
+    fn failed_deletes_are_ignored_and_successful_ones_keep_the_deleted_text() {
+        let failed = record(
+            "DeleteRepositoryPolicy",
+            json!({"errorCode": "RepositoryPolicyNotFoundException"}),
+        );
+        let read = read_event(&failed.to_string()).unwrap();
+        assert!(
+            matches!(read.change, Change::Ignored { ref reason } if reason.contains("RepositoryPolicyNotFoundException"))
+        );
+
+        let ok = record(
+            "DeleteRepositoryPolicy",
+            json!({"responseElements": {"policyText": "{}"}}),
+        );
+        let read = read_event(&ok.to_string()).unwrap();
+        assert_eq!(
+            read.change,
+            Change::NoPolicy {
+                call: ApiCall::DeleteRepositoryPolicy,
+                deleted_policy: Some("{}".into())
+            }
+        );
+        assert_eq!(read.facts.registry_id.as_deref(), Some("123456789012"));
+    }
+
+    #[test]
+    fn the_caller_text_wins_over_ecrs_copy_and_the_copy_is_a_fallback() {
+        let both = record(
+            "SetRepositoryPolicy",
+            json!({
+            "requestParameters": {"repositoryName": "team/app", "policyText": "caller"},
+            "responseElements": {"policyText": "ecr copy"}}),
+        );
+        let read = read_event(&both.to_string()).unwrap();
+        assert_eq!(
+            read.change,
+            Change::PolicySet {
+                policy_text: "caller".into()
+            }
+        );
+        let copy_only = record(
+            "SetRepositoryPolicy",
+            json!({
+            "responseElements": {"repositoryName": "team/app", "policyText": "ecr copy"}}),
+        );
+        let read = read_event(&copy_only.to_string()).unwrap();
+        assert_eq!(
+            read.change,
+            Change::PolicySet {
+                policy_text: "ecr copy".into()
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_fields_fill_in_what_the_record_lacks() {
+        let mut detail = record("CreateRepository", json!({}));
+        detail.as_object_mut().unwrap().remove("awsRegion");
+        let event = json!({"detail-type": API_CALL_DETAIL_TYPE, "source": "aws.ecr",
+            "region": "ap-northeast-1", "account": "123456789012", "detail": detail});
+        let read = read_event(&event.to_string()).unwrap();
+        assert_eq!(read.facts.region.as_deref(), Some("ap-northeast-1"));
+        assert_eq!(
+            read.facts.actor.as_deref(),
+            Some("arn:aws:iam::123456789012:user/alice")
+        );
+    }
+
+    #[test]
+    fn judged_events_need_account_region_and_repository() {
+        let mut r = record("CreateRepository", json!({}));
+        r.as_object_mut().unwrap().remove("recipientAccountId");
+        let err = read_event(&r.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed event: `CreateRepository` event has no `recipientAccountId`"
+        );
+    }
+
+    #[test]
+    fn oversized_events_are_refused_before_parsing() {
+        let text = " ".repeat(MAX_EVENT_BYTES + 1);
+        assert_eq!(
+            read_event(&text),
+            Err(EventError::TooLarge {
+                bytes: MAX_EVENT_BYTES + 1
+            })
+        );
+    }
+}

@@ -3,6 +3,25 @@
 //! The core is pure and synchronous: [`policy`] parses, [`rules`] checks, [`event`] reads
 //! CloudTrail events, [`decision`] decides, [`report`] renders. No AWS SDK, no async runtime,
 //! no environment and no clock: the CLI and the Lambda wire it to the outside world.
+//!
+//! ```
+//! use ecr_policy_guard::{Policy, RuleConfig, RuleId};
+//!
+//! let text = r#"{"Version": "2012-10-17", "Statement": [
+//!   {"Sid": "CrossAccountPull", "Effect": "Allow",
+//!    "Principal": {"AWS": "arn:aws:iam::987654321098:root"}, "Action": "ecr:BatchGetImage"},
+//!   {"Sid": "DenyByDefault", "Effect": "Deny", "Principal": "*", "Action": "ecr:*",
+//!    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/app"}}}]}"#;
+//! let violations = RuleConfig::default().check(&Policy::parse(text)?);
+//! assert_eq!(violations.len(), 1);
+//! assert_eq!(violations[0].rule, RuleId::NoRootPrincipal);
+//! assert_eq!(violations[0].sid.as_deref(), Some("CrossAccountPull"));
+//! assert_eq!(violations[0].principal.as_deref(), Some("arn:aws:iam::987654321098:root"));
+//!
+//! let duplicate = r#"{"Statement": {"Effect": "Deny", "Effect": "Allow", "Principal": "*", "Action": "*"}}"#;
+//! assert!(Policy::parse(duplicate).unwrap_err().to_string().contains("duplicate key `Effect`"));
+//! # Ok::<(), ecr_policy_guard::PolicyError>(())
+//! ```
 
 pub mod config;
 pub mod decision;
