@@ -1,6 +1,8 @@
-//! Guard settings: mode and allowlist, from a TOML file and overrides.
+//! Guard settings: mode, allowlist, alert topic and baseline, from a TOML file, flags or the
+//! Lambda's environment (read through a lookup function, so this module never touches `env`).
 
 use crate::decision::Mode;
+use crate::policy::Policy;
 use crate::rules::{AccountId, RuleConfig};
 use crate::text::tick;
 use serde::Deserialize;
@@ -11,6 +13,21 @@ use std::collections::BTreeSet;
 pub struct Config {
     pub mode: Mode,
     pub rules: RuleConfig,
+    /// Where alerts are published (required by the Lambda and `handle`).
+    pub alert_topic_arn: Option<String>,
+    /// The policy restored where nothing better exists; `None` for the default baseline.
+    pub baseline_policy: Option<String>,
+}
+
+/// Environment variables the Lambda reads at cold start (same meaning as the CLI flags).
+pub mod env {
+    /// A whole TOML config; the variables below override it.
+    pub const CONFIG: &str = "GUARD_CONFIG";
+    pub const MODE: &str = "GUARD_MODE";
+    /// Comma- or space-separated account ids or root ARNs.
+    pub const ALLOWED_ROOT_ACCOUNTS: &str = "GUARD_ALLOWED_ROOT_ACCOUNTS";
+    pub const ALERT_TOPIC_ARN: &str = "GUARD_ALERT_TOPIC_ARN";
+    pub const BASELINE_POLICY: &str = "GUARD_BASELINE_POLICY";
 }
 
 /// A configuration that cannot be used.
@@ -22,6 +39,12 @@ pub enum ConfigError {
         "`allowed_root_accounts` entry {0} is not a 12-digit account id or an account root ARN"
     )]
     Account(String),
+    #[error("`alert_topic_arn` {0} is not an SNS topic ARN")]
+    TopicArn(String),
+    #[error("`baseline_policy` is not usable: {0}")]
+    Baseline(String),
+    #[error("environment variable `{var}`: {message}")]
+    Env { var: &'static str, message: String },
 }
 
 #[derive(Deserialize)]
@@ -29,6 +52,8 @@ pub enum ConfigError {
 struct ConfigFile {
     mode: Option<Mode>,
     allowed_root_accounts: Option<Vec<String>>,
+    alert_topic_arn: Option<String>,
+    baseline_policy: Option<String>,
 }
 
 impl Config {
@@ -45,7 +70,7 @@ impl Config {
                 None => message,
             })
         })?;
-        Ok(Config {
+        let config = Config {
             mode: file.mode.unwrap_or_default(),
             rules: RuleConfig {
                 allowed_root_accounts: parse_allowlist(
@@ -55,7 +80,76 @@ impl Config {
                         .map(String::as_str),
                 )?,
             },
-        })
+            alert_topic_arn: file.alert_topic_arn,
+            baseline_policy: file.baseline_policy,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the Lambda's settings through `lookup` (the environment, in the Lambda). Empty
+    /// variables count as unset. Every problem names its variable; nothing falls back silently.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let in_var = |var: &'static str| {
+            move |e: ConfigError| ConfigError::Env {
+                var,
+                message: e.to_string(),
+            }
+        };
+        let mut config = match get(env::CONFIG) {
+            Some(text) => Config::from_toml(&text).map_err(in_var(env::CONFIG))?,
+            None => Config::default(),
+        };
+        if let Some(mode) = get(env::MODE) {
+            config.mode = mode.trim().parse().map_err(|message| ConfigError::Env {
+                var: env::MODE,
+                message,
+            })?;
+        }
+        if let Some(list) = get(env::ALLOWED_ROOT_ACCOUNTS) {
+            config.rules.allowed_root_accounts =
+                parse_allowlist(list.split([',', ' ', '\n']).filter(|e| !e.is_empty()))
+                    .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
+        }
+        if let Some(arn) = get(env::ALERT_TOPIC_ARN) {
+            config.alert_topic_arn = Some(arn.trim().to_owned());
+        }
+        if let Some(policy) = get(env::BASELINE_POLICY) {
+            config.baseline_policy = Some(policy);
+        }
+        config.validate().map_err(|e| {
+            let var = match e {
+                ConfigError::TopicArn(_) => env::ALERT_TOPIC_ARN,
+                _ => env::BASELINE_POLICY,
+            };
+            ConfigError::Env {
+                var,
+                message: e.to_string(),
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Checks settings that depend on each other: the topic ARN's shape, and that a configured
+    /// baseline parses and passes the rules (the guard never writes a policy breaking them).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(arn) = &self.alert_topic_arn {
+            let parts: Vec<&str> = arn.split(':').collect();
+            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+                return Err(ConfigError::TopicArn(tick(arn)));
+            }
+        }
+        if let Some(text) = &self.baseline_policy {
+            let policy = Policy::parse(text).map_err(|e| ConfigError::Baseline(e.to_string()))?;
+            if let Some(v) = self.rules.check(&policy).first() {
+                return Err(ConfigError::Baseline(format!(
+                    "it breaks `{}`: {}",
+                    v.rule, v.message
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -87,6 +181,75 @@ mod tests {
             .map(|a| a.as_str())
             .collect();
         assert_eq!(ids, ["111122223333", "987654321098"]);
+    }
+
+    #[test]
+    fn environment_overrides_the_toml_and_names_the_bad_variable() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let config = Config::from_env(vars(&[
+            (
+                env::CONFIG,
+                "mode = \"revert\"\nallowed_root_accounts = [\"111122223333\"]",
+            ),
+            (
+                env::ALLOWED_ROOT_ACCOUNTS,
+                "987654321098, arn:aws:iam::444455556666:root",
+            ),
+            (
+                env::ALERT_TOPIC_ARN,
+                "arn:aws:sns:eu-west-1:123456789012:guard-alerts",
+            ),
+            (env::MODE, ""),
+        ]))
+        .unwrap();
+        assert_eq!(config.mode, Mode::Revert);
+        let ids: Vec<_> = config
+            .rules
+            .allowed_root_accounts
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(ids, ["444455556666", "987654321098"]);
+
+        let err = Config::from_env(vars(&[(env::MODE, "loud")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "environment variable `GUARD_MODE`: mode must be `alert` or `revert`, found `loud`"
+        );
+        let err = Config::from_env(vars(&[(env::ALERT_TOPIC_ARN, "guard-alerts")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "environment variable `GUARD_ALERT_TOPIC_ARN`: `alert_topic_arn` `guard-alerts`"
+            ),
+            "{err}"
+        );
+        let err = Config::from_env(vars(&[(
+            env::BASELINE_POLICY,
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"*"}}"#,
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("environment variable `GUARD_BASELINE_POLICY`: `baseline_policy` is not usable: it breaks `no-wildcard-principal`"), "{err}");
+        let err = Config::from_env(vars(&[(env::CONFIG, "mode = 1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "environment variable `GUARD_CONFIG`: config is not valid TOML: line 1"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -93,25 +93,25 @@ pub struct Outcome {
 
 /// Reads an event and decides; the CLI's `evaluate` and the Lambda share this path.
 pub fn evaluate(text: &str, config: &Config) -> Result<Outcome, EventError> {
-    read_event(text).map(|event| decide(event, config))
+    read_event(text).map(|event| decide(&event, config))
 }
 
 /// Decides what to do about a read event.
-pub fn decide(event: PolicyEvent, config: &Config) -> Outcome {
-    let PolicyEvent { facts, change } = event;
+pub fn decide(event: &PolicyEvent, config: &Config) -> Outcome {
+    let facts = event.facts.clone();
     let repository = tick(facts.repository.as_deref().unwrap_or_default());
     let set_on = format!("the policy set on {repository}");
-    let (violations, finding) = match change {
+    let (violations, finding) = match &event.change {
         Change::Ignored { reason } => {
             return Outcome {
                 action: Action::Ignore,
-                reason,
+                reason: reason.clone(),
                 mode: config.mode,
                 facts,
                 violations: Vec::new(),
             };
         }
-        Change::PolicySet { policy_text } => match Policy::parse(&policy_text) {
+        Change::PolicySet { policy_text } => match Policy::parse(policy_text) {
             Err(error) => {
                 return Outcome {
                     action: Action::Alert,

@@ -1,8 +1,11 @@
 //! ecr-policy-guard: checks Amazon ECR repository policies against organisation rules.
 //!
 //! The core is pure and synchronous: [`policy`] parses, [`rules`] checks, [`event`] reads
-//! CloudTrail events, [`decision`] decides, [`report`] renders. No AWS SDK, no async runtime,
-//! no environment and no clock: the CLI and the Lambda wire it to the outside world.
+//! CloudTrail events, [`decision`] decides, [`remedy`] builds compliant replacements,
+//! [`report`] and [`alert`] render. No AWS SDK, no async runtime, no environment and no clock.
+//!
+//! The shell is thin: [`handler`] carries out a decision through the traits in [`ports`], and
+//! [`aws`] implements those traits with the AWS SDK. The CLI and the Lambda only wire them.
 //!
 //! ```
 //! use ecr_policy_guard::{Policy, RuleConfig, RuleId};
@@ -23,11 +26,17 @@
 //! # Ok::<(), ecr_policy_guard::PolicyError>(())
 //! ```
 
+pub mod alert;
+pub mod aws;
 pub mod config;
 pub mod decision;
 pub mod event;
+pub mod handler;
 pub mod json;
+pub mod local;
 pub mod policy;
+pub mod ports;
+pub mod remedy;
 pub mod report;
 pub mod rules;
 pub mod text;

@@ -1,9 +1,15 @@
-//! The `ecr-policy-guard` command: check policies and dry-run events locally, no AWS needed.
+//! The `ecr-policy-guard` command: check policies and dry-run events locally (no AWS needed),
+//! replay an event through the real handler (`handle`), and run the local demo.
+
+mod demo;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ecr_policy_guard::alert::Taken;
+use ecr_policy_guard::aws::AwsPorts;
 use ecr_policy_guard::config::parse_allowlist;
 use ecr_policy_guard::event::MAX_EVENT_BYTES;
+use ecr_policy_guard::handler::handle;
 use ecr_policy_guard::report::{self, CheckReport, Style};
 use ecr_policy_guard::{Config, Mode, Policy, evaluate};
 use std::io::{IsTerminal, Read, Write};
@@ -53,6 +59,24 @@ enum Command {
         #[arg(required = true)]
         events: Vec<String>,
     },
+    /// Replay one event through the Lambda's handler, acting on AWS for real: reads and writes
+    /// the repository policy and publishes the alert. Uses the standard AWS environment
+    /// (AWS_REGION, AWS_ENDPOINT_URL, credentials)
+    Handle {
+        #[command(flatten)]
+        settings: Settings,
+        /// alert or revert [default: alert, or the config's]
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
+        /// SNS topic for alerts [default: the config's `alert_topic_arn`]
+        #[arg(long, value_name = "ARN")]
+        topic_arn: Option<String>,
+        /// Event JSON file, or `-` for standard input
+        event: String,
+    },
+    /// Local demo on moto server (no AWS account): replays sample events in alert and revert
+    /// mode and prints verdicts, policies before and after, and the alerts as delivered
+    Demo,
 }
 
 #[derive(Args)]
@@ -131,7 +155,49 @@ fn run(cli: Cli) -> Result<Exit> {
             }
             Ok(worst)
         }
+        Command::Handle {
+            settings,
+            mode,
+            topic_arn,
+            event,
+        } => {
+            let mut config = load_config(&settings, mode)?;
+            if topic_arn.is_some() {
+                config.alert_topic_arn = topic_arn;
+            }
+            config.validate()?;
+            let text = read_input(&event, MAX_EVENT_BYTES)?;
+            let incident = runtime()?.block_on(replay(&text, &config))?;
+            let out = match settings.format {
+                Format::Json => report::to_json(&incident) + "\n",
+                Format::Text => report::incident_text(&incident, style),
+            };
+            print(&out)?;
+            Ok(match incident.taken {
+                Taken::Nothing => Exit::Clean,
+                Taken::MalformedEvent => Exit::Invalid,
+                _ => Exit::Violations,
+            })
+        }
+        Command::Demo => runtime()?.block_on(demo::run(style)).map(|()| Exit::Clean),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs the Lambda's handler on one event with SDK clients from the standard AWS environment.
+async fn replay(text: &str, config: &Config) -> Result<ecr_policy_guard::alert::Incident> {
+    let Some(topic_arn) = config.alert_topic_arn.clone() else {
+        bail!("no alert topic: pass --topic-arn or set `alert_topic_arn` in the config");
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = AwsPorts::new(&sdk, topic_arn);
+    Ok(handle(text, config, &aws.ports()).await?)
 }
 
 /// Evaluates one event file and prints its result (or its one-line error); several files
@@ -198,6 +264,7 @@ fn load_config(settings: &Settings, mode: Option<Mode>) -> Result<Config> {
     if let Some(mode) = mode {
         config.mode = mode;
     }
+    config.validate()?;
     Ok(config)
 }
 

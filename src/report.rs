@@ -2,6 +2,7 @@
 //!
 //! Every renderer reads the same evidence values; none of them re-derives a verdict.
 
+use crate::alert::{Incident, Taken};
 use crate::decision::{Action, Mode, Outcome};
 use crate::rules::Violation;
 use crate::text::tick;
@@ -136,5 +137,52 @@ pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
         action_text(outcome.action, outcome.mode)
     )
     .unwrap_or_default();
+    out
+}
+
+/// What the guard did, in one line (the `did:` line of `handle`).
+pub fn taken_text(incident: &Incident) -> String {
+    let target = || {
+        incident
+            .target
+            .as_ref()
+            .map(crate::alert::source_text)
+            .unwrap_or_default()
+    };
+    match incident.taken {
+        Taken::Nothing => "nothing".into(),
+        Taken::Alerted => "published an alert; the policy is unchanged".into(),
+        Taken::Reverted => format!("restored {}, then published an alert", target()),
+        Taken::AlreadyReverted => format!(
+            "found {} already in place, wrote nothing, published an alert",
+            target()
+        ),
+        Taken::RevertSuperseded => format!(
+            "wrote nothing ({}), published an alert",
+            incident.detail.as_deref().unwrap_or_default()
+        ),
+        Taken::RevertFailed => format!(
+            "could not revert ({}), published an alert",
+            incident.detail.as_deref().unwrap_or_default()
+        ),
+        Taken::MalformedEvent => format!(
+            "published an alert about a malformed event: {}",
+            incident.detail.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+/// `handle` as text: the outcome (without the dry run's `would:` line), then what was done.
+pub fn incident_text(incident: &Incident, style: Style) -> String {
+    let mut out = match &incident.outcome {
+        Some(outcome) => {
+            let text = outcome_text(outcome, style);
+            text.lines()
+                .filter(|l| !l.starts_with("  would: "))
+                .fold(String::new(), |acc, l| acc + l + "\n")
+        }
+        None => format!("{}\n", style.bad("MALFORMED EVENT")),
+    };
+    writeln!(out, "  did: {}", taken_text(incident)).unwrap_or_default();
     out
 }

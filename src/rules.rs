@@ -154,7 +154,8 @@ fn block_restricts_caller(block: &ConditionBlock) -> bool {
         })
 }
 
-fn restricts_caller(statement: &Statement) -> bool {
+/// True when a statement's condition limits who the caller can be (see the rule table).
+pub fn restricts_caller(statement: &Statement) -> bool {
     statement
         .condition
         .iter()
@@ -197,6 +198,16 @@ impl RuleConfig {
         )]
     }
 
+    /// The account of a root principal value that is not allowlisted; `None` for anything else.
+    pub fn forbidden_root<'v>(&self, value: &'v str) -> Option<&'v str> {
+        root_account(value).filter(|account| {
+            !self
+                .allowed_root_accounts
+                .iter()
+                .any(|a| a.as_str() == *account)
+        })
+    }
+
     fn check_allow(&self, index: usize, statement: &Statement, out: &mut Vec<Violation>) {
         let found = |rule, principal: Option<&str>, message: String| Violation {
             rule,
@@ -224,16 +235,9 @@ impl RuleConfig {
             ));
         }
         for value in principal.values(PrincipalType::Aws) {
-            let Some(account) = root_account(value) else {
+            let Some(account) = self.forbidden_root(value) else {
                 continue;
             };
-            if self
-                .allowed_root_accounts
-                .iter()
-                .any(|a| a.as_str() == account)
-            {
-                continue;
-            }
             out.push(found(
                 RuleId::NoRootPrincipal,
                 Some(value),

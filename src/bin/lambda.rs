@@ -1,0 +1,39 @@
+//! The Lambda entry point: settings from the environment at cold start, SDK clients built
+//! once, then the runtime loop handing each event's raw JSON to the shared handler.
+
+use ecr_policy_guard::Config;
+use ecr_policy_guard::aws::AwsPorts;
+use ecr_policy_guard::config::env;
+use ecr_policy_guard::handler::handle;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // Invalid settings fail the cold start with the variable's name; nothing falls back.
+    let config = Config::from_env(|var| std::env::var(var).ok()).inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let Some(topic_arn) = config.alert_topic_arn.clone() else {
+        let message = format!(
+            "environment variable `{}` is required",
+            env::ALERT_TOPIC_ARN
+        );
+        tracing::error!(error = %message, "invalid configuration");
+        return Err(message.into());
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = AwsPorts::new(&sdk, topic_arn);
+    let ports = aws.ports();
+    let (config, ports) = (&config, &ports);
+    // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            handle(event.payload.get(), config, ports)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}
