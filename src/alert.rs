@@ -348,3 +348,31 @@ fn email(incident: &Incident) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_stay_under_100_printable_characters() {
+        let long = "a/".repeat(128);
+        let s = subject(Taken::RevertSuperseded, &long, "123456789012");
+        assert!(s.len() < 100, "{} chars", s.len());
+        assert!(s.starts_with("ecr-policy-guard REVERT SUPERSEDED: a/a/"));
+        assert!(s.ends_with("... in 123456789012"), "{s}");
+        let s = subject(Taken::Alerted, "team/web\nInjected: header", "123456789012");
+        assert_eq!(
+            s,
+            "ecr-policy-guard ALERT: team/web?Injected: header in 123456789012"
+        );
+    }
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition("eu-west-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(partition("us-iso-east-1"), "aws-iso");
+    }
+}

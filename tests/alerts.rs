@@ -1,0 +1,121 @@
+//! Snapshot tests of the alert renderings (JSON document, e-mail text, subject, attributes).
+//! Run with `UPDATE_SNAPSHOTS=1` to rewrite the files after an intended change, then review
+//! the diff.
+
+use ecr_policy_guard::alert::{Incident, Taken, render};
+use ecr_policy_guard::event::Change;
+use ecr_policy_guard::remedy::{TargetSource, derived_target};
+use ecr_policy_guard::{Config, Mode, decide, read_event};
+use serde_json::json;
+use std::path::PathBuf;
+
+fn sample(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Compares `actual` with the snapshot file, or rewrites it under `UPDATE_SNAPSHOTS=1`.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from its snapshot:\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn check(name: &str, incident: &Incident) {
+    let alert = render(incident);
+    assert!(alert.subject.len() < 100);
+    let rendered = json!({
+        "subject": alert.subject,
+        "attributes": alert.attributes.iter().map(|(n, t, v)| json!({"name": n, "type": t, "value": v})).collect::<Vec<_>>(),
+        "default": alert.document,
+    });
+    assert_snapshot(
+        &format!("{name}.json"),
+        &(serde_json::to_string_pretty(&rendered).unwrap() + "\n"),
+    );
+    assert_snapshot(&format!("{name}.email.txt"), &alert.email);
+    // The SNS message carries both renderings, the document as a JSON string.
+    let message: serde_json::Value = serde_json::from_str(&alert.message()).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(message["default"].as_str().unwrap()).unwrap(),
+        alert.document
+    );
+    assert_eq!(message["email"], alert.email);
+}
+
+fn incident(file: &str, mode: Mode, taken: Taken) -> Incident {
+    let config = Config::from_toml(&sample("../events/guard.toml")).unwrap();
+    let config = Config { mode, ..config };
+    let event = read_event(&sample(file)).unwrap();
+    let outcome = decide(&event, &config);
+    let offending = match &event.change {
+        Change::PolicySet { policy_text } => Some(policy_text.clone()),
+        _ => None,
+    };
+    let target = match taken {
+        Taken::Reverted => offending.as_deref().and_then(|text| {
+            derived_target(
+                text,
+                "123456789012",
+                &config,
+                TargetSource::DerivedFromOffending,
+            )
+        }),
+        _ => None,
+    };
+    Incident {
+        taken,
+        outcome: Some(outcome),
+        detail: None,
+        offending_policy: offending,
+        target,
+    }
+}
+
+#[test]
+fn a_reverted_root_grant() {
+    let mut incident = incident(
+        "set-policy-cross-account-root.json",
+        Mode::Revert,
+        Taken::Reverted,
+    );
+    if let Some(target) = &mut incident.target {
+        target.note = Some("CloudTrail history unavailable: cloudtrail:LookupEvents failed temporarily: ThrottlingException (HTTP 400): Rate exceeded".into());
+    }
+    check("reverted-root-grant", &incident);
+}
+
+#[test]
+fn an_alert_with_several_violations() {
+    let incident = incident(
+        "set-policy-multiple-violations.json",
+        Mode::Alert,
+        Taken::Alerted,
+    );
+    check("alerted-multiple-violations", &incident);
+}
+
+#[test]
+fn a_malformed_event() {
+    let incident = Incident {
+        taken: Taken::MalformedEvent,
+        outcome: None,
+        detail: Some("EventBridge event has no `detail`".into()),
+        offending_policy: None,
+        target: None,
+    };
+    check("malformed-event", &incident);
+}

@@ -1,0 +1,236 @@
+//! The release Lambda binary driven through the Lambda Runtime API protocol: a small fake of the
+//! Runtime API hands it events and captures its responses, while it acts on moto server.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{ACCOUNT, Aws, REGION, attribute, event, event_policy, moto};
+
+/// What the fake Runtime API saw: (request id, "response" or "error", body).
+type Posted = (String, String, String);
+
+/// Serves `events` one per `GET .../invocation/next` (then holds further GETs open) and
+/// reports every posted response or error.
+fn fake_runtime_api(events: Vec<String>) -> (u16, Receiver<Posted>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let queue = Arc::new(Mutex::new(VecDeque::from(events)));
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { return };
+            let (queue, tx) = (queue.clone(), tx.clone());
+            std::thread::spawn(move || serve(stream, n, &queue, &tx));
+        }
+    });
+    (port, rx)
+}
+
+fn serve(stream: TcpStream, conn: usize, queue: &Mutex<VecDeque<String>>, tx: &Sender<Posted>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut served = 0;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        if path.ends_with("/invocation/next") {
+            let Some(event) = queue.lock().unwrap().pop_front() else {
+                // No more events: keep the runtime waiting, as Lambda does between invocations.
+                std::thread::sleep(Duration::from_secs(3600));
+                return;
+            };
+            served += 1;
+            let id = format!("req-{conn}-{served}");
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 60_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecr-policy-guard\r\n\r\n",
+                event.len()
+            );
+            writer.write_all(head.as_bytes()).unwrap();
+            writer.write_all(event.as_bytes()).unwrap();
+        } else {
+            let mut parts = path.rsplit('/');
+            let kind = parts.next().unwrap_or_default().to_owned();
+            let id = parts.next().unwrap_or_default().to_owned();
+            writer
+                .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            tx.send((id, kind, String::from_utf8(body).unwrap()))
+                .unwrap();
+        }
+    }
+}
+
+/// Builds the Lambda binary with the release profile, as it is shipped, and returns its path.
+fn release_binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // A target directory of its own: the outer `cargo test` may still hold the default one.
+    let target = root.join("target/runtime-test");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--bin",
+            "ecr-policy-guard-lambda",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "release build failed");
+    target.join("release/ecr-policy-guard-lambda")
+}
+
+fn lambda_command(binary: &PathBuf, runtime_port: u16) -> Command {
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lambda-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(binary);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{runtime_port}"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ecr-policy-guard")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[tokio::test]
+async fn the_release_binary_handles_events_through_the_runtime_api() {
+    let binary = release_binary();
+    let aws = Aws::new("runtime-api", true).await;
+    let repo = "t-runtime/base";
+    let ev = event("set-policy-cross-account-root.json", repo);
+    aws.create_repository(repo).await;
+    aws.set_policy(repo, &event_policy(&ev)).await;
+    let malformed = r#"{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ecr"}"#;
+    let (port, posted) = fake_runtime_api(vec![ev.to_string(), malformed.to_string()]);
+
+    let mut child = lambda_command(&binary, port)
+        .env("GUARD_MODE", "revert")
+        .env("GUARD_ALERT_TOPIC_ARN", &aws.topic_arn)
+        .spawn()
+        .unwrap();
+    let first = posted.recv_timeout(Duration::from_secs(60));
+    let second = posted.recv_timeout(Duration::from_secs(60));
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (id, kind, body) = first.unwrap_or_else(|e| panic!("no response ({e}); logs:\n{logs}"));
+    assert_eq!(kind, "response", "{body}");
+    assert!(id.starts_with("req-"));
+    let response: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(response["taken"], "reverted");
+    assert_eq!(response["outcome"]["repository"], repo);
+    let live = aws.live_policy(repo).await.unwrap();
+    assert!(!live.contains(":root"), "{live}");
+
+    let (_, kind, body) = second.unwrap();
+    assert_eq!(
+        kind, "response",
+        "a malformed event is answered, not failed: {body}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["taken"],
+        "malformed-event"
+    );
+
+    let alerts = aws.alerts().await;
+    let actions: Vec<&str> = alerts.iter().map(|a| attribute(a, "action")).collect();
+    assert_eq!(actions, ["reverted", "malformed-event"]);
+
+    // Lambda-style JSON logs: one line per event, the malformed one at ERROR.
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["repository"] == repo && l["fields"]["taken"] == "reverted"),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "ERROR" && l["fields"]["taken"] == "malformed-event"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn invalid_settings_fail_the_cold_start_naming_the_variable() {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_ecr-policy-guard-lambda"));
+    let output = lambda_command(&binary, 9)
+        .env("GUARD_MODE", "loud")
+        .env(
+            "GUARD_ALERT_TOPIC_ARN",
+            "arn:aws:sns:eu-west-1:123456789012:alerts",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("GUARD_MODE") && all.contains("`loud`"),
+        "{all}"
+    );
+
+    let output = lambda_command(&binary, 9).output().unwrap();
+    assert!(!output.status.success());
+    let all = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(all.contains("GUARD_ALERT_TOPIC_ARN"), "{all}");
+}
