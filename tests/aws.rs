@@ -474,3 +474,95 @@ async fn throttling_fails_the_invocation_so_lambda_retries_it() {
         "nothing is published before the retry"
     );
 }
+
+/// Runs the CLI against moto with the standard AWS environment variables.
+fn cli(args: &[&str]) -> std::process::Output {
+    let home = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ENDPOINT_URL", &support::moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn handle_replays_an_event_through_the_handler_from_the_command_line() {
+    let aws = Aws::new("cli-handle", true).await;
+    let repo = "t-cli-handle/api";
+    let ev = event("set-policy-public-pull.json", repo);
+    apply(&aws, &ev, repo).await;
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-handle-event.json");
+    std::fs::write(&file, ev.to_string()).unwrap();
+    let file = file.to_string_lossy().into_owned();
+
+    let out = cli(&[
+        "handle",
+        "--mode",
+        "revert",
+        "--topic-arn",
+        &aws.topic_arn,
+        &file,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("REVERT SetRepositoryPolicy on `{repo}`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  did: restored the new policy with its violating grants removed"),
+        "{stdout}"
+    );
+    assert!(passes(&aws.live_policy(repo).await.unwrap()));
+    assert_eq!(aws.alerts().await.len(), 1);
+
+    let out = cli(&["handle", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: no alert topic: pass --topic-arn or set `alert_topic_arn` in the config\n"
+    );
+}
+
+#[test]
+fn the_demo_runs_every_scenario_against_moto() {
+    let out = cli(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("\nScenario: ").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("--- alert mode ---").count(), 4);
+    assert_eq!(stdout.matches("--- revert mode ---").count(), 4);
+    // 3 violating scenarios: one alert each in alert mode and one revert each in revert mode.
+    assert_eq!(
+        stdout
+            .matches("Alert delivered to the SQS subscriber:")
+            .count(),
+        6,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("\"Subject\": \"ecr-policy-guard REVERTED: ")
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("Live policy after:").count(), 3, "{stdout}");
+    assert!(stdout.contains("The last alert as an e-mail subscriber reads it:"));
+}
