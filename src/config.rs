@@ -167,6 +167,11 @@ pub fn parse_allowlist<'a>(
 mod tests {
     use super::*;
 
+    fn ids(config: &Config) -> Vec<&str> {
+        let accounts = &config.rules.allowed_root_accounts;
+        accounts.iter().map(|a| a.as_str()).collect()
+    }
+
     #[test]
     fn reads_mode_and_allowlist_in_both_spellings() {
         let config = Config::from_toml(
@@ -174,13 +179,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.mode, Mode::Revert);
-        let ids: Vec<_> = config
-            .rules
-            .allowed_root_accounts
-            .iter()
-            .map(|a| a.as_str())
-            .collect();
-        assert_eq!(ids, ["111122223333", "987654321098"]);
+        assert_eq!(ids(&config), ["111122223333", "987654321098"]);
     }
 
     #[test]
@@ -210,13 +209,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.mode, Mode::Revert);
-        let ids: Vec<_> = config
-            .rules
-            .allowed_root_accounts
-            .iter()
-            .map(|a| a.as_str())
-            .collect();
-        assert_eq!(ids, ["444455556666", "987654321098"]);
+        assert_eq!(ids(&config), ["444455556666", "987654321098"]);
 
         let err = Config::from_env(vars(&[(env::MODE, "loud")]))
             .unwrap_err()

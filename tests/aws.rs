@@ -43,6 +43,15 @@ async fn apply(aws: &Aws, event: &Value, repository: &str) {
     aws.set_policy(repository, &event_policy(event)).await;
 }
 
+/// A test's resources, and a sample event re-targeted at `t-<name>/repo` and already applied.
+async fn scenario(name: &str, file: &str) -> (Aws, String, Value) {
+    let aws = Aws::new(name, true).await;
+    let repo = format!("t-{name}/repo");
+    let ev = event(file, &repo);
+    apply(&aws, &ev, &repo).await;
+    (aws, repo, ev)
+}
+
 #[tokio::test]
 async fn a_compliant_change_makes_no_call_and_sends_no_alert() {
     let aws = Aws::new("compliant", true).await;
@@ -60,10 +69,8 @@ async fn a_compliant_change_makes_no_call_and_sends_no_alert() {
 
 #[tokio::test]
 async fn a_root_grant_in_alert_mode_leaves_the_policy_and_sends_one_alert() {
-    let aws = Aws::new("root-alert", true).await;
-    let repo = "t-root-alert/base";
-    let ev = event("set-policy-cross-account-root.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("root-alert", "set-policy-cross-account-root.json").await;
+    let repo = repo.as_str();
     let before = aws.live_policy(repo).await;
     let incident = handle(&ev.to_string(), &config(Mode::Alert), &aws.ports())
         .await
@@ -109,10 +116,8 @@ async fn a_root_grant_in_alert_mode_leaves_the_policy_and_sends_one_alert() {
 
 #[tokio::test]
 async fn revert_mode_writes_the_derived_policy_when_history_is_unavailable() {
-    let aws = Aws::new("root-revert", true).await;
-    let repo = "t-root-revert/base";
-    let ev = event("set-policy-cross-account-root.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("root-revert", "set-policy-cross-account-root.json").await;
+    let repo = repo.as_str();
     let incident = handle(&ev.to_string(), &config(Mode::Revert), &aws.ports())
         .await
         .unwrap();
@@ -203,10 +208,8 @@ async fn a_new_repository_gets_the_baseline() {
 
 #[tokio::test]
 async fn a_stale_event_is_never_written() {
-    let aws = Aws::new("stale", true).await;
-    let repo = "t-stale/api";
-    let ev = event("set-policy-public-pull.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("stale", "set-policy-public-pull.json").await;
+    let repo = repo.as_str();
     // Someone changes the policy again before the guard runs.
     let newer = default_baseline(ACCOUNT, &RuleConfig::default())
         .to_json_text()
@@ -291,10 +294,8 @@ fn trail_record(id: &str, time: &str, repository: &str, policy: &str) -> TrailEv
 
 #[tokio::test]
 async fn history_is_searched_page_by_page_for_the_last_compliant_policy() {
-    let aws = Aws::new("history", true).await;
-    let repo = "t-history/api";
-    let ev = event("set-policy-public-pull.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("history", "set-policy-public-pull.json").await;
+    let repo = repo.as_str();
     let compliant = default_baseline(ACCOUNT, &RuleConfig::default())
         .to_json_text()
         .replace("DenyByDefault", "FromHistory");
@@ -312,7 +313,7 @@ async fn history_is_searched_page_by_page_for_the_last_compliant_policy() {
                 .events(trail_record(
                     "earlier-violation",
                     "2026-11-19T09:00:00Z",
-                    "t-history/api",
+                    "t-history/repo",
                     r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"*"}}"#,
                 ))
                 .next_token("page-2")
@@ -326,13 +327,13 @@ async fn history_is_searched_page_by_page_for_the_last_compliant_policy() {
                 .events(trail_record(
                     "last-good",
                     "2026-11-18T09:00:00Z",
-                    "t-history/api",
+                    "t-history/repo",
                     &compliant_record,
                 ))
                 .events(trail_record(
                     "older-good",
                     "2026-11-17T09:00:00Z",
-                    "t-history/api",
+                    "t-history/repo",
                     &offending,
                 ))
                 .build()
@@ -358,10 +359,8 @@ async fn history_is_searched_page_by_page_for_the_last_compliant_policy() {
 
 #[tokio::test]
 async fn a_history_error_falls_back_to_the_derived_policy() {
-    let aws = Aws::new("history-error", true).await;
-    let repo = "t-history-error/api";
-    let ev = event("set-policy-public-pull.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("history-error", "set-policy-public-pull.json").await;
+    let repo = repo.as_str();
     let failing = mock!(aws_sdk_cloudtrail::Client::lookup_events)
         .sequence()
         .http_status(
@@ -494,10 +493,8 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn handle_replays_an_event_through_the_handler_from_the_command_line() {
-    let aws = Aws::new("cli-handle", true).await;
-    let repo = "t-cli-handle/api";
-    let ev = event("set-policy-public-pull.json", repo);
-    apply(&aws, &ev, repo).await;
+    let (aws, repo, ev) = scenario("cli-handle", "set-policy-public-pull.json").await;
+    let repo = repo.as_str();
     let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-handle-event.json");
     std::fs::write(&file, ev.to_string()).unwrap();
     let file = file.to_string_lossy().into_owned();
