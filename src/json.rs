@@ -121,7 +121,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        // Policy objects rarely have more than 8 members: one allocation, no regrowth.
+        let mut members: Vec<(Cow<'de, str>, Json<'de>)> =
+            Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
         let mut seen: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(key) = map.next_key::<JsonKey<'de>>()? {
             let key = key.0;

@@ -29,6 +29,7 @@
 pub mod alert;
 pub mod aws;
 pub mod config;
+pub mod corpus;
 pub mod decision;
 pub mod event;
 pub mod handler;

@@ -338,8 +338,10 @@ fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a
             return Err(err("`Action` and `NotAction` cannot both be present".into()));
         }
         (None, None) => return Err(err("one of `Action` or `NotAction` is required".into())),
-        (Some(a), None) => ActionElement::Action(string_list(a, "Action").map_err(err)?),
-        (None, Some(a)) => ActionElement::NotAction(string_list(a, "NotAction").map_err(err)?),
+        (Some(a), None) => ActionElement::Action(string_list(a, &|| "Action".into()).map_err(err)?),
+        (None, Some(a)) => {
+            ActionElement::NotAction(string_list(a, &|| "NotAction".into()).map_err(err)?)
+        }
     };
     let condition = condition
         .map(|c| condition_from_json(c).map_err(err))
@@ -371,7 +373,8 @@ fn principal_from_json<'a>(json: &Json<'a>, element: &str) -> Result<Principal<'
                             tick(key)
                         )
                     })?;
-                let values = string_list(value, &format!("{element}.{}", kind.as_str()))?;
+                // Names for errors are built only when there is an error: this is the hot path.
+                let values = string_list(value, &|| format!("{element}.{}", kind.as_str()))?;
                 Ok((kind, values))
             })
             .collect::<Result<_, _>>()
@@ -400,7 +403,7 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
             let entries = entries
                 .iter()
                 .map(|(key, value)| {
-                    let place = format!("`Condition.{}.{}`", escape(operator), escape(key));
+                    let place = || format!("`Condition.{}.{}`", escape(operator), escape(key));
                     condition_values(value, &place).map(|values| (key.clone(), values))
                 })
                 .collect::<Result<_, _>>()?;
@@ -412,7 +415,10 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
         .collect()
 }
 
-fn condition_values<'a>(json: &Json<'a>, place: &str) -> Result<Vec<ConditionValue<'a>>, String> {
+fn condition_values<'a>(
+    json: &Json<'a>,
+    place: &dyn Fn() -> String,
+) -> Result<Vec<ConditionValue<'a>>, String> {
     let scalar = |item: &Json<'a>| match item {
         Json::String(s) => Some(ConditionValue::String(s.clone())),
         Json::Number(n) => Some(ConditionValue::Number(n.clone())),
@@ -421,12 +427,13 @@ fn condition_values<'a>(json: &Json<'a>, place: &str) -> Result<Vec<ConditionVal
     };
     let wrong = |kind: &str| {
         format!(
-            "{place} must be a string, number, boolean or a non-empty array of them, found {kind}"
+            "{} must be a string, number, boolean or a non-empty array of them, found {kind}",
+            place()
         )
     };
     match json {
         Json::Array(items) if items.is_empty() => {
-            Err(format!("{place} must not be an empty array"))
+            Err(format!("{} must not be an empty array", place()))
         }
         Json::Array(items) => items
             .iter()
@@ -440,15 +447,22 @@ fn condition_values<'a>(json: &Json<'a>, place: &str) -> Result<Vec<ConditionVal
     }
 }
 
-/// A string, or a non-empty array of strings (IAM treats `"x"` and `["x"]` alike).
-fn string_list<'a>(json: &Json<'a>, name: &str) -> Result<Vec<Cow<'a, str>>, String> {
+/// A string, or a non-empty array of strings (IAM treats `"x"` and `["x"]` alike). The
+/// element's name is computed only for an error.
+fn string_list<'a>(
+    json: &Json<'a>,
+    name: &dyn Fn() -> String,
+) -> Result<Vec<Cow<'a, str>>, String> {
     let wrong = |kind: &str| {
-        format!("`{name}` must be a string or a non-empty array of strings, found {kind}")
+        format!(
+            "`{}` must be a string or a non-empty array of strings, found {kind}",
+            name()
+        )
     };
     match json {
         Json::String(s) => Ok(vec![s.clone()]),
         Json::Array(items) if items.is_empty() => {
-            Err(format!("`{name}` must not be an empty array"))
+            Err(format!("`{}` must not be an empty array", name()))
         }
         Json::Array(items) => items
             .iter()

@@ -161,6 +161,36 @@ fn narrow<'a>(statement: &Statement<'a>, rules: &RuleConfig) -> Option<Statement
     })
 }
 
+/// Checks that `derived` grants nothing `original` did not: every `Allow` statement of
+/// `derived` has an `Allow` twin in `original` with the same actions and conditions and a
+/// superset of its principals. (Deny statements only ever take access away.) The handler checks
+/// this before writing a derived policy; the property test and the fuzzer check it too.
+pub fn narrows(original: &Policy, derived: &Policy) -> Result<(), String> {
+    let covered = |s: &Statement, o: &Statement| {
+        o.effect == Effect::Allow
+            && s.action == o.action
+            && s.condition == o.condition
+            && match (&s.principal, &o.principal) {
+                (PrincipalElement::Principal(p), PrincipalElement::Principal(op)) => {
+                    *op == Principal::Any
+                        || (*p != Principal::Any
+                            && PrincipalType::ALL.iter().all(|kind| {
+                                p.values(*kind).iter().all(|v| op.values(*kind).contains(v))
+                            }))
+                }
+                (a, b) => a == b,
+            }
+    };
+    for (index, s) in derived.statements.iter().enumerate() {
+        if s.effect == Effect::Allow && !original.statements.iter().any(|o| covered(s, o)) {
+            return Err(format!(
+                "statement {index} grants what no statement of the original grants"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn unique_sid(statements: &[Statement]) -> String {
     let taken = |sid: &str| statements.iter().any(|s| s.sid.as_deref() == Some(sid));
     std::iter::once(DENY_BY_DEFAULT_SID.to_owned())
@@ -169,7 +199,8 @@ fn unique_sid(statements: &[Statement]) -> String {
         .unwrap_or_default()
 }
 
-/// The derived form of a policy text as a target, or `None` when the text cannot be parsed.
+/// The derived form of a policy text as a target, or `None` when the text cannot be parsed or
+/// (defensively) the derived policy would grant anything new.
 pub fn derived_target(
     text: &str,
     account: &str,
@@ -177,8 +208,10 @@ pub fn derived_target(
     source: TargetSource,
 ) -> Option<Target> {
     let policy = Policy::parse(text).ok()?;
+    let derived = derive(&policy, account, &config.rules);
+    narrows(&policy, &derived).ok()?;
     Some(Target {
-        policy_text: derive(&policy, account, &config.rules).to_json_text(),
+        policy_text: derived.to_json_text(),
         source,
         note: None,
     })
@@ -282,6 +315,26 @@ mod tests {
             )]))
         );
         assert!(r.check(&derived).is_empty(), "{:?}", r.check(&derived));
+    }
+
+    #[test]
+    fn narrows_rejects_any_widening() {
+        let parse = |t: &'static str| Policy::parse(t).unwrap();
+        let original = parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["a","b"]},"Action":"ecr:BatchGetImage"}}"#,
+        );
+        let fewer = parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:BatchGetImage"}}"#,
+        );
+        assert_eq!(narrows(&original, &fewer), Ok(()));
+        for wider in [
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"c"},"Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"NotAction":"ecr:PutImage"}}"#,
+        ] {
+            assert!(narrows(&original, &parse(wider)).is_err(), "{wider}");
+        }
     }
 
     #[test]

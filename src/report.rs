@@ -186,3 +186,82 @@ pub fn incident_text(incident: &Incident, style: Style) -> String {
     writeln!(out, "  did: {}", taken_text(incident)).unwrap_or_default();
     out
 }
+
+/// One input of a batch `check`: a file, or one line of a JSON Lines file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub file: String,
+    /// 1-based line number, for JSON Lines input.
+    pub line: Option<usize>,
+    /// `None` when the input is not a valid policy (see `error`).
+    pub compliant: Option<bool>,
+    pub violations: Vec<Violation>,
+    pub error: Option<String>,
+}
+
+/// Counts over a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckSummary {
+    pub inputs: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub invalid: usize,
+    pub violations: usize,
+}
+
+/// The JSON document of a batch `check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub results: Vec<CheckResult>,
+    pub summary: CheckSummary,
+}
+
+impl BatchReport {
+    pub fn push(&mut self, result: CheckResult) {
+        let s = &mut self.summary;
+        s.inputs += 1;
+        s.violations += result.violations.len();
+        match result.compliant {
+            Some(true) => s.compliant += 1,
+            Some(false) => s.non_compliant += 1,
+            None => s.invalid += 1,
+        }
+        self.results.push(result);
+    }
+}
+
+/// A batch `check` as text: one verdict line per input, its violations, then the counts.
+pub fn batch_text(report: &BatchReport, style: Style) -> String {
+    let mut out = String::new();
+    for r in &report.results {
+        let place = match r.line {
+            Some(line) => format!("{}:{line}", r.file),
+            None => r.file.clone(),
+        };
+        let verdict = match (r.compliant, &r.error) {
+            (Some(true), _) => style.good("COMPLIANT"),
+            (Some(false), _) => format!(
+                "{} {} violations",
+                style.bad("NOT COMPLIANT"),
+                r.violations.len()
+            ),
+            (None, error) => format!(
+                "{} {}",
+                style.bad("INVALID"),
+                error.as_deref().unwrap_or_default()
+            ),
+        };
+        writeln!(out, "{place}: {verdict}").unwrap_or_default();
+        for v in &r.violations {
+            writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
+        }
+    }
+    let s = &report.summary;
+    writeln!(
+        out,
+        "{} inputs: {} compliant, {} not compliant, {} invalid ({} violations)",
+        s.inputs, s.compliant, s.non_compliant, s.invalid, s.violations
+    )
+    .unwrap_or_default();
+    out
+}

@@ -5,6 +5,7 @@ use crate::policy::{
 };
 use crate::text::tick;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -55,7 +56,7 @@ pub struct Violation {
     /// The offending principal exactly as written (`*` for the wildcard rule).
     pub principal: Option<String>,
     /// One sentence: what is wrong and how to fix it.
-    pub message: String,
+    pub message: Cow<'static, str>,
 }
 
 /// A 12-digit AWS account id.
@@ -209,7 +210,7 @@ impl RuleConfig {
     }
 
     fn check_allow(&self, index: usize, statement: &Statement, out: &mut Vec<Violation>) {
-        let found = |rule, principal: Option<&str>, message: String| Violation {
+        let found = |rule, principal: Option<&str>, message: Cow<'static, str>| Violation {
             rule,
             statement: Some(index),
             sid: statement.sid.as_deref().map(str::to_owned),
@@ -244,19 +245,20 @@ impl RuleConfig {
                 format!(
                     "{} is the root of account {account} and grants access to every user and role that account permits; name the specific role ARNs instead, or allowlist the account in `allowed_root_accounts`",
                     tick(value)
-                ),
+                )
+                .into(),
             ));
         }
     }
 }
 
-fn policy_wide(rule: RuleId, message: &str) -> Violation {
+fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation {
     Violation {
         rule,
         statement: None,
         sid: None,
         principal: None,
-        message: message.to_owned(),
+        message: message.into(),
     }
 }
 
@@ -264,7 +266,7 @@ fn policy_wide(rule: RuleId, message: &str) -> Violation {
 pub fn invalid_policy(error: &crate::policy::PolicyError) -> Violation {
     policy_wide(
         RuleId::InvalidPolicy,
-        &format!(
+        format!(
             "the policy cannot be parsed ({error}); ECR may have accepted what the guard cannot verify, so review it by hand"
         ),
     )

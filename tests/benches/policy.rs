@@ -1,0 +1,58 @@
+//! criterion benchmarks: parse + rules per policy (against the serde_json parse-only floor),
+//! and `evaluate` on a sample event. `cargo bench --bench policy`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ecr_policy_guard::config::parse_allowlist;
+use ecr_policy_guard::corpus::corpus;
+use ecr_policy_guard::{Config, Policy, RuleConfig, evaluate};
+use std::hint::black_box;
+
+fn policies(c: &mut Criterion) {
+    let rules = RuleConfig {
+        allowed_root_accounts: parse_allowlist(["111122223333"]).unwrap_or_default(),
+    };
+    let mut all = corpus(42, 2_000);
+    all.sort_by_key(String::len);
+    // Three size bands of the corpus: small, median, near ECR's limit.
+    let bands = [
+        ("small", &all[..200]),
+        ("median", &all[900..1100]),
+        ("large", &all[1800..]),
+    ];
+    let mut group = c.benchmark_group("policy");
+    for (name, band) in bands {
+        let bytes: usize = band.iter().map(String::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_with_input(BenchmarkId::new("parse+rules", name), band, |b, band| {
+            b.iter(|| {
+                for text in band {
+                    let policy = Policy::parse(black_box(text)).ok();
+                    black_box(policy.map(|p| rules.check(&p)));
+                }
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json-floor", name),
+            band,
+            |b, band| {
+                b.iter(|| {
+                    for text in band {
+                        black_box(serde_json::from_str::<serde_json::Value>(black_box(text)).ok());
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn events(c: &mut Criterion) {
+    let config = Config::from_toml(include_str!("../../events/guard.toml")).unwrap_or_default();
+    let event = include_str!("../../events/set-policy-multiple-violations.json");
+    c.bench_function("evaluate/set-policy-multiple-violations", |b| {
+        b.iter(|| black_box(evaluate(black_box(event), &config).ok()))
+    });
+}
+
+criterion_group!(benches, policies, events);
+criterion_main!(benches);

@@ -1,0 +1,47 @@
+//! Single-threaded, in-process throughput over a JSON Lines corpus, best of 5 passes:
+//! `floor` parses each line into a `serde_json::Value` and nothing else; `guard` parses it as a
+//! policy and runs the rules. `cargo run --release --example throughput -- FILE` prints
+//! `floor <seconds>` and `guard <seconds>`, one line each.
+
+use ecr_policy_guard::config::parse_allowlist;
+use ecr_policy_guard::{Policy, RuleConfig};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn best_of_5(mut pass: impl FnMut()) -> Duration {
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            pass();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("error: usage: throughput FILE");
+        std::process::exit(2);
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("error: cannot read `{path}`: {e}");
+        std::process::exit(2);
+    });
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let rules = RuleConfig {
+        allowed_root_accounts: parse_allowlist(["111122223333"]).unwrap_or_default(),
+    };
+    let floor = best_of_5(|| {
+        for line in &lines {
+            black_box(serde_json::from_str::<serde_json::Value>(black_box(line)).ok());
+        }
+    });
+    let guard = best_of_5(|| {
+        for line in &lines {
+            black_box(Policy::parse(black_box(line)).map(|p| rules.check(&p)).ok());
+        }
+    });
+    println!("floor {:.6}", floor.as_secs_f64());
+    println!("guard {:.6}", guard.as_secs_f64());
+}

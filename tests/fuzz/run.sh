@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the three fuzz targets (policy parser, event reader, derived-policy invariant) side by side
+# for SECONDS each (default 600), seeded with the sample events, the policy fixtures and the
+# benchmark corpus. A crash stops its target and leaves the input in
+# tests/fuzz/artifacts/<target>/; turn each one into a regression test.
+#   tests/fuzz/run.sh [SECONDS]
+# cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain
+# accept them.
+set -euo pipefail
+seconds="${1:-600}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+export RUSTC_BOOTSTRAP=1
+seeds="$root/target/fuzz-corpus"
+mkdir -p "$seeds/policy_parser" "$seeds/derived_policy" "$seeds/event_reader"
+for f in tests/fixtures/policies/*.json; do
+  case "$f" in *.expected.json) continue ;; esac
+  cp "$f" "$seeds/policy_parser/"; cp "$f" "$seeds/derived_policy/"
+done
+cp events/*.json tests/fixtures/events/*.json "$seeds/event_reader/" 2>/dev/null || true
+rm -f "$seeds"/event_reader/*.expected.json
+cargo run --quiet --release --example corpus -- 300 7 | split -l 1 - "$seeds/policy_parser/corpus-"
+cp "$seeds"/policy_parser/corpus-* "$seeds/derived_policy/"
+
+targets=(policy_parser event_reader derived_policy)
+cargo fuzz build --fuzz-dir tests/fuzz -O
+pids=()
+for t in "${targets[@]}"; do
+  cargo fuzz run --fuzz-dir tests/fuzz -O "$t" "$seeds/$t" -- \
+    -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=2048 -print_final_stats=1 \
+    > "$root/target/fuzz-$t.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for i in "${!targets[@]}"; do
+  if wait "${pids[$i]}"; then result="no crash"; else result="CRASH (see target/fuzz-${targets[$i]}.log)"; status=1; fi
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$root/target/fuzz-${targets[$i]}.log" | grep -o '[0-9]*$' || echo "?")
+  echo "${targets[$i]}: $result after ${seconds}s, $runs inputs"
+done
+exit $status
