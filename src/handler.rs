@@ -184,11 +184,11 @@ async fn choose_target<H: History>(event: &PolicyEvent, config: &Config, history
                 config,
                 TargetSource::DerivedFromOffending,
             ) {
-                Some(target) => Target {
+                Ok(target) => Target {
                     note: Some(note),
                     ..target
                 },
-                None => baseline(Some("the new policy cannot be parsed".into())),
+                Err(why) => baseline(Some(format!("{note}; no derived policy: {why}"))),
             }
         }
         Change::NoPolicy {
@@ -201,7 +201,7 @@ async fn choose_target<H: History>(event: &PolicyEvent, config: &Config, history
                 note: None,
             },
             Ok(_) => derived_target(text, account, config, TargetSource::DerivedFromDeleted)
-                .unwrap_or_else(|| baseline(None)),
+                .unwrap_or_else(|why| baseline(Some(format!("no derived policy: {why}")))),
             Err(e) => baseline(Some(format!("the deleted policy cannot be parsed: {e}"))),
         },
         Change::NoPolicy {

@@ -4,6 +4,7 @@
 //! documents must reject them instead, because different parsers pick different duplicates
 //! and an attacker can hide a grant from one of them.
 
+use crate::text::tick;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -140,7 +141,11 @@ impl<'de> Visitor<'de> for JsonVisitor {
                 }
             };
             if duplicate {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                // The key is user input: quoted safely, so the error stays one line.
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {}",
+                    tick(&key)
+                )));
             }
             let value = map.next_value()?;
             members.push((key, value));
@@ -201,6 +206,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("duplicate key `k3`"), "{err}");
+    }
+
+    #[test]
+    fn a_duplicate_key_with_a_line_break_still_gives_a_one_line_error() {
+        // Found by the event_reader fuzz target.
+        let err = Json::parse("{\"a\\nb\": 1, \"a\\nb\": 2}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("duplicate key `a\\nb`"), "{err}");
+        assert!(!err.contains('\n'));
     }
 
     #[test]

@@ -622,6 +622,17 @@ mod write {
 }
 
 impl Policy<'_> {
+    /// True when a condition holds a number that is not an integer (a fraction, or an integer
+    /// too large for 64 bits): serde_json keeps it as a float, so writing the policy back could
+    /// change the value. The guard never rewrites such a policy.
+    pub fn has_inexact_numbers(&self) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| s.condition.iter().flatten())
+            .flat_map(|block| block.entries.iter().flat_map(|(_, values)| values))
+            .any(|v| matches!(v, ConditionValue::Number(n) if n.is_f64()))
+    }
+
     /// The policy as JSON text in canonical key order: pretty-printed when that fits ECR's
     /// length limit, compact otherwise.
     pub fn to_json_text(&self) -> String {

@@ -199,18 +199,24 @@ fn unique_sid(statements: &[Statement]) -> String {
         .unwrap_or_default()
 }
 
-/// The derived form of a policy text as a target, or `None` when the text cannot be parsed or
-/// (defensively) the derived policy would grant anything new.
+/// The derived form of a policy text as a target, or why there is none: the text cannot be
+/// parsed, it holds a number that could not be written back exactly, or (defensively) the
+/// derived policy would grant something new.
 pub fn derived_target(
     text: &str,
     account: &str,
     config: &Config,
     source: TargetSource,
-) -> Option<Target> {
-    let policy = Policy::parse(text).ok()?;
+) -> Result<Target, String> {
+    let policy = Policy::parse(text).map_err(|e| format!("the policy cannot be parsed: {e}"))?;
+    if policy.has_inexact_numbers() {
+        return Err(
+            "the policy holds a condition number that cannot be written back exactly".into(),
+        );
+    }
     let derived = derive(&policy, account, &config.rules);
-    narrows(&policy, &derived).ok()?;
-    Some(Target {
+    narrows(&policy, &derived)?;
+    Ok(Target {
         policy_text: derived.to_json_text(),
         source,
         note: None,

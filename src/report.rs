@@ -62,14 +62,25 @@ pub fn violation_line(v: &Violation) -> String {
     line
 }
 
+/// "1 violation", "2 violations".
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 violation".into()
+    } else {
+        format!("{n} violations")
+    }
+}
+
 /// `check` as text: the verdict, then one line per violation.
 pub fn check_text(violations: &[Violation], style: Style) -> String {
     let mut out = if violations.is_empty() {
         format!("{} the policy passes every rule\n", style.good("COMPLIANT"))
     } else {
-        let n = violations.len();
-        let noun = if n == 1 { "violation" } else { "violations" };
-        format!("{} {n} {noun}\n", style.bad("NOT COMPLIANT"))
+        format!(
+            "{} {}\n",
+            style.bad("NOT COMPLIANT"),
+            count(violations.len())
+        )
     };
     for v in violations {
         writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
@@ -240,11 +251,13 @@ pub fn batch_text(report: &BatchReport, style: Style) -> String {
         };
         let verdict = match (r.compliant, &r.error) {
             (Some(true), _) => style.good("COMPLIANT"),
-            (Some(false), _) => format!(
-                "{} {} violations",
-                style.bad("NOT COMPLIANT"),
-                r.violations.len()
-            ),
+            (Some(false), _) => {
+                format!(
+                    "{} {}",
+                    style.bad("NOT COMPLIANT"),
+                    count(r.violations.len())
+                )
+            }
             (None, error) => format!(
                 "{} {}",
                 style.bad("INVALID"),
@@ -259,8 +272,12 @@ pub fn batch_text(report: &BatchReport, style: Style) -> String {
     let s = &report.summary;
     writeln!(
         out,
-        "{} inputs: {} compliant, {} not compliant, {} invalid ({} violations)",
-        s.inputs, s.compliant, s.non_compliant, s.invalid, s.violations
+        "{} inputs: {} compliant, {} not compliant, {} invalid ({})",
+        s.inputs,
+        s.compliant,
+        s.non_compliant,
+        s.invalid,
+        count(s.violations)
     )
     .unwrap_or_default();
     out

@@ -73,6 +73,7 @@ fn incident(file: &str, mode: Mode, taken: Taken) -> Incident {
                 &config,
                 TargetSource::DerivedFromOffending,
             )
+            .ok()
         }),
         _ => None,
     };

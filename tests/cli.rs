@@ -1,9 +1,10 @@
 //! The `ecr-policy-guard` binary: exit codes, JSON output, one-line errors.
 
+mod support;
+
 use serde_json::Value;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const ROOT_GRANT: &str = r#"{"Version":"2012-10-17","Statement":[
  {"Sid":"CrossAccountPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::987654321098:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]},
@@ -17,22 +18,7 @@ fn path(rel: &str) -> String {
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.unwrap_or_default().to_vec();
-    // The guard stops reading past its size limit, so a broken pipe here is expected.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    support::run_cli(args, stdin.unwrap_or_default())
 }
 
 fn code(out: &Output) -> i32 {
@@ -301,4 +287,103 @@ fn tempdir() -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn check_judges_several_files_and_json_lines_with_a_summary_and_the_worst_exit_code() {
+    let dir = tempdir();
+    let jsonl = dir.join("policies.jsonl");
+    let compliant = path("tests/fixtures/policies/mixed-push-pull-split-compliant.json");
+    let compliant_line = serde_json::to_string(
+        &serde_json::from_str::<Value>(&std::fs::read_to_string(&compliant).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let root_line = ROOT_GRANT.replace('\n', "");
+    std::fs::write(
+        &jsonl,
+        format!("{compliant_line}\n\n{root_line}\n{{\"Statement\": []}}\n\u{a0}{{}}\n"),
+    )
+    .unwrap();
+    let jsonl = jsonl.to_string_lossy().into_owned();
+
+    let out = run(
+        &["check", "--format", "json", "--jsonl", &jsonl, &compliant],
+        None,
+    );
+    assert_eq!(
+        code(&out),
+        2,
+        "an invalid line makes the worst exit code: {}",
+        stderr(&out)
+    );
+    let report = json(&out);
+    let results = report["results"].as_array().unwrap();
+    // Files first, then the lines of the JSON Lines file; the blank line 2 is not an input.
+    let places: Vec<(Value, Value)> = results
+        .iter()
+        .map(|r| (r["file"].clone(), r["line"].clone()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Value::from(compliant.as_str()), Value::Null),
+            (Value::from(jsonl.as_str()), Value::from(1)),
+            (Value::from(jsonl.as_str()), Value::from(3)),
+            (Value::from(jsonl.as_str()), Value::from(4)),
+            (Value::from(jsonl.as_str()), Value::from(5)),
+        ]
+    );
+    assert_eq!(results[0]["compliant"], true);
+    assert_eq!(results[2]["compliant"], false);
+    assert_eq!(results[2]["violations"][0]["rule"], "no-root-principal");
+    assert_eq!(results[3]["compliant"], Value::Null);
+    assert!(
+        results[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("`Statement` must not be an empty array")
+    );
+    assert!(
+        results[4]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"inputs": 5, "compliant": 2, "non_compliant": 1, "invalid": 2, "violations": 1})
+    );
+
+    // Without the invalid lines the worst is a violation: exit 1; the text names each place.
+    let valid = dir.join("valid.jsonl");
+    std::fs::write(&valid, format!("{compliant_line}\n{root_line}\n")).unwrap();
+    let valid = valid.to_string_lossy().into_owned();
+    let out = run(&["check", "--jsonl", &valid], None);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{valid}:1: COMPLIANT\n")), "{text}");
+    assert!(
+        text.contains(&format!("{valid}:2: NOT COMPLIANT 1 violation\n")),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("2 inputs: 1 compliant, 1 not compliant, 0 invalid (1 violation)\n"),
+        "{text}"
+    );
+    let out = run(
+        &["check", "--jsonl", "-"],
+        Some(format!("{compliant_line}\n").as_bytes()),
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
+
+#[test]
+fn check_refuses_an_input_without_any_policy() {
+    let out = run(&["check", "--jsonl", "-"], Some(b"\n  \n"));
+    assert_one_line_error(&out, "no policy documents in the input");
+    assert_eq!(
+        code(&run(&["check"], None)),
+        2,
+        "no input at all is a usage error"
+    );
 }

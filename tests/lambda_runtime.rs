@@ -19,7 +19,7 @@ type Posted = (String, String, String);
 
 /// Serves `events` one per `GET .../invocation/next` (then holds further GETs open) and
 /// reports every posted response or error.
-fn fake_runtime_api(events: Vec<String>) -> (u16, Receiver<Posted>) {
+fn fake_runtime_api(events: Vec<Vec<u8>>) -> (u16, Receiver<Posted>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let queue = Arc::new(Mutex::new(VecDeque::from(events)));
@@ -34,7 +34,7 @@ fn fake_runtime_api(events: Vec<String>) -> (u16, Receiver<Posted>) {
     (port, rx)
 }
 
-fn serve(stream: TcpStream, conn: usize, queue: &Mutex<VecDeque<String>>, tx: &Sender<Posted>) {
+fn serve(stream: TcpStream, conn: usize, queue: &Mutex<VecDeque<Vec<u8>>>, tx: &Sender<Posted>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     let mut served = 0;
@@ -81,7 +81,7 @@ fn serve(stream: TcpStream, conn: usize, queue: &Mutex<VecDeque<String>>, tx: &S
                 event.len()
             );
             writer.write_all(head.as_bytes()).unwrap();
-            writer.write_all(event.as_bytes()).unwrap();
+            writer.write_all(&event).unwrap();
         } else {
             let mut parts = path.rsplit('/');
             let kind = parts.next().unwrap_or_default().to_owned();
@@ -152,7 +152,12 @@ async fn the_release_binary_handles_events_through_the_runtime_api() {
     aws.create_repository(repo).await;
     aws.set_policy(repo, &event_policy(&ev)).await;
     let malformed = r#"{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ecr"}"#;
-    let (port, posted) = fake_runtime_api(vec![ev.to_string(), malformed.to_string()]);
+    let not_utf8 = vec![0xff, 0xfe, b'{', b'}'];
+    let (port, posted) = fake_runtime_api(vec![
+        ev.to_string().into_bytes(),
+        malformed.as_bytes().to_vec(),
+        not_utf8,
+    ]);
 
     let mut child = lambda_command(&binary, port)
         .env("GUARD_MODE", "revert")
@@ -161,6 +166,7 @@ async fn the_release_binary_handles_events_through_the_runtime_api() {
         .unwrap();
     let first = posted.recv_timeout(Duration::from_secs(60));
     let second = posted.recv_timeout(Duration::from_secs(60));
+    let third = posted.recv_timeout(Duration::from_secs(60));
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -182,6 +188,11 @@ async fn the_release_binary_handles_events_through_the_runtime_api() {
         serde_json::from_str::<Value>(&body).unwrap()["taken"],
         "malformed-event"
     );
+
+    // A payload that is not UTF-8 never reaches the handler: the runtime reports an
+    // invocation error (Lambda retries it, then sends it to the on-failure destination).
+    let (_, kind, body) = third.unwrap();
+    assert_eq!(kind, "error", "{body}");
 
     let alerts = aws.alerts().await;
     let actions: Vec<&str> = alerts.iter().map(|a| attribute(a, "action")).collect();

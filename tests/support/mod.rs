@@ -10,6 +10,8 @@ use ecr_policy_guard::handler::Ports;
 use ecr_policy_guard::local::Moto;
 use ecr_policy_guard::ports::{History, HistoryPage, Notifier, PortError, Registry};
 use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -266,4 +268,24 @@ pub fn attribute<'a>(notification: &'a Value, name: &str) -> &'a str {
     notification["MessageAttributes"][name]["Value"]
         .as_str()
         .unwrap()
+}
+
+/// Runs the `ecr-policy-guard` binary with `stdin` as its standard input.
+pub fn run_cli(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // The guard stops reading past its size limit, so a broken pipe here is expected.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }
