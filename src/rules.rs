@@ -98,6 +98,11 @@ pub fn root_account(value: &str) -> Option<&str> {
     if is_account_id(value) {
         return Some(value);
     }
+    // Most principal values are role ARNs: reject anything not ending in `:root` cheaply.
+    let tail = value.len().checked_sub(5).and_then(|i| value.get(i..))?;
+    if !tail.eq_ignore_ascii_case(":root") {
+        return None;
+    }
     let mut parts = value.splitn(6, ':');
     let (arn, partition, service, region, account, resource) = (
         parts.next()?,

@@ -1,6 +1,8 @@
 //! The properties the fuzz targets check, shared with the regression test that replays every
 //! input the fuzzers ever crashed on (tests/fixtures/fuzz-regressions/).
 
+#![allow(dead_code)] // each fuzz target uses one of these
+
 use ecr_policy_guard::config::parse_allowlist;
 use ecr_policy_guard::policy::MAX_POLICY_CHARS;
 use ecr_policy_guard::remedy::{derive, narrows};

@@ -35,7 +35,7 @@ done
 status=0
 for i in "${!targets[@]}"; do
   if wait "${pids[$i]}"; then result="no crash"; else result="CRASH (see target/fuzz-${targets[$i]}.log)"; status=1; fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$root/target/fuzz-${targets[$i]}.log" | grep -o '[0-9]*$' || echo "?")
+  runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$root/target/fuzz-${targets[$i]}.log" | grep -o '[0-9]*$' || echo "?")
   echo "${targets[$i]}: $result after ${seconds}s, $runs inputs"
 done
 exit $status
