@@ -8,7 +8,7 @@ use aws_sdk_cloudtrail::types::Event as TrailEvent;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ecr_policy_guard::alert::Taken;
 use ecr_policy_guard::aws::{CloudTrailHistory, EcrRegistry};
-use ecr_policy_guard::handler::{HandlerError, Ports, handle};
+use ecr_policy_guard::handler::{HandlerError, handle};
 use ecr_policy_guard::policy::same_document;
 use ecr_policy_guard::remedy::{default_baseline, derive};
 use ecr_policy_guard::{Action, Config, Mode, Policy, RuleConfig, evaluate};
@@ -341,11 +341,7 @@ async fn history_is_searched_page_by_page_for_the_last_compliant_policy() {
     let history = CloudTrailHistory {
         client: mock_client!(aws_sdk_cloudtrail, RuleMode::Sequential, [&page1, &page2]),
     };
-    let ports = Ports {
-        registry: &aws.registry,
-        history: &history,
-        notifier: &aws.notifier,
-    };
+    let ports = aws.with_history(&history);
     let incident = handle(&ev.to_string(), &config(Mode::Revert), &ports)
         .await
         .unwrap();
@@ -372,11 +368,7 @@ async fn a_history_error_falls_back_to_the_derived_policy() {
     let history = CloudTrailHistory {
         client: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, [&failing]),
     };
-    let ports = Ports {
-        registry: &aws.registry,
-        history: &history,
-        notifier: &aws.notifier,
-    };
+    let ports = aws.with_history(&history);
     let incident = handle(&ev.to_string(), &config(Mode::Revert), &ports)
         .await
         .unwrap();
@@ -414,11 +406,7 @@ async fn access_denied_on_write_is_alerted_as_a_failed_revert() {
     let registry = EcrRegistry {
         client: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&get, &set]),
     };
-    let ports = Ports {
-        registry: &registry,
-        history: &aws.history,
-        notifier: &aws.notifier,
-    };
+    let ports = aws.with_registry(&registry);
     let incident = handle(&ev.to_string(), &config(Mode::Revert), &ports)
         .await
         .unwrap();
@@ -454,11 +442,7 @@ async fn throttling_fails_the_invocation_so_lambda_retries_it() {
     let registry = EcrRegistry {
         client: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&get]),
     };
-    let ports = Ports {
-        registry: &registry,
-        history: &aws.history,
-        notifier: &aws.notifier,
-    };
+    let ports = aws.with_registry(&registry);
     let error = handle(&ev.to_string(), &config(Mode::Revert), &ports)
         .await
         .unwrap_err();

@@ -191,6 +191,30 @@ impl Aws {
         }
     }
 
+    /// The ports with another CloudTrail history (a mocked client, say).
+    pub fn with_history<'a, H>(
+        &'a self,
+        history: &'a H,
+    ) -> Ports<'a, Counting<EcrRegistry>, H, Counting<SnsNotifier>> {
+        Ports {
+            registry: &self.registry,
+            history,
+            notifier: &self.notifier,
+        }
+    }
+
+    /// The ports with another registry (a mocked ECR client, say).
+    pub fn with_registry<'a, R>(
+        &'a self,
+        registry: &'a R,
+    ) -> Ports<'a, R, Counting<CloudTrailHistory>, Counting<SnsNotifier>> {
+        Ports {
+            registry,
+            history: &self.history,
+            notifier: &self.notifier,
+        }
+    }
+
     pub async fn create_repository(&self, name: &str) {
         self.ecr
             .create_repository()
