@@ -135,3 +135,31 @@ fn the_function_may_do_only_what_the_code_calls() {
     }
     assert_eq!(granted, called, "every call the code makes is granted");
 }
+
+/// The documented ceiling for the deployment zip (README, infra/README.md).
+const MAX_ZIP_BYTES: u64 = 4_000_000;
+
+#[test]
+fn the_packaging_command_builds_a_zip_under_the_documented_size() {
+    let out = tool("infra/package.sh", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The last line is "<path> <bytes> bytes".
+    let line = stdout.lines().last().unwrap_or_default();
+    let mut words = line.split_whitespace();
+    let (path, bytes) = (
+        words.next().unwrap(),
+        words.next().unwrap().parse::<u64>().unwrap(),
+    );
+    let on_disk = std::fs::metadata(root().join(path)).unwrap().len();
+    assert_eq!(bytes, on_disk, "{line}");
+    assert!(
+        bytes < MAX_ZIP_BYTES,
+        "the zip is {bytes} bytes; the documented ceiling is {MAX_ZIP_BYTES}"
+    );
+    assert!(bytes > 500_000, "suspiciously small zip: {bytes} bytes");
+}
