@@ -3,7 +3,9 @@
 
 use crate::alert::Alert;
 use crate::handler::Ports;
-use crate::ports::{History, HistoryPage, Notifier, PortError, Registry};
+use crate::ports::{
+    History, HistoryPage, Notifier, PortError, Registry, RepositoryPage, RepositoryRef, ScanState,
+};
 use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
@@ -105,6 +107,80 @@ impl Registry for EcrRegistry {
             .map(|_| ())
             .map_err(|e| classify("ecr:SetRepositoryPolicy", &e))
     }
+
+    async fn list_repositories(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<RepositoryPage, PortError> {
+        let out = self
+            .client
+            .describe_repositories()
+            .max_results(1000)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify("ecr:DescribeRepositories", &e))?;
+        Ok(RepositoryPage {
+            repositories: out
+                .repositories
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| {
+                    Some(RepositoryRef {
+                        name: r.repository_name?,
+                        registry_id: r.registry_id?,
+                    })
+                })
+                .collect(),
+            next_token: out.next_token,
+        })
+    }
+}
+
+/// The scan's position, in one SSM parameter (a String; `-` means "start from the top").
+pub struct SsmScanState {
+    pub client: aws_sdk_ssm::Client,
+    pub parameter: String,
+}
+
+/// What the parameter holds when no scan is unfinished.
+const NO_POSITION: &str = "-";
+
+impl ScanState for SsmScanState {
+    async fn load(&self) -> Result<Option<String>, PortError> {
+        match self
+            .client
+            .get_parameter()
+            .name(&self.parameter)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .parameter
+                .and_then(|p| p.value)
+                .filter(|v| v != NO_POSITION)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify("ssm:GetParameter", &e)),
+        }
+    }
+
+    async fn save(&self, after: Option<&str>) -> Result<(), PortError> {
+        self.client
+            .put_parameter()
+            .name(&self.parameter)
+            .value(after.unwrap_or(NO_POSITION))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("ssm:PutParameter", &e))
+    }
 }
 
 /// `SetRepositoryPolicy` records from CloudTrail event history (90 days, this region).
@@ -193,11 +269,16 @@ pub struct AwsPorts {
     pub registry: EcrRegistry,
     pub history: CloudTrailHistory,
     pub notifier: SnsNotifier,
+    pub state: SsmScanState,
 }
 
 impl AwsPorts {
-    pub fn new(sdk: &SdkConfig, topic_arn: String) -> AwsPorts {
+    pub fn new(sdk: &SdkConfig, topic_arn: String, scan_state_parameter: String) -> AwsPorts {
         AwsPorts {
+            state: SsmScanState {
+                client: aws_sdk_ssm::Client::new(sdk),
+                parameter: scan_state_parameter,
+            },
             registry: EcrRegistry {
                 client: aws_sdk_ecr::Client::new(sdk),
             },

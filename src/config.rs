@@ -17,7 +17,12 @@ pub struct Config {
     pub alert_topic_arn: Option<String>,
     /// The policy restored where nothing better exists; `None` for the default baseline.
     pub baseline_policy: Option<String>,
+    /// The SSM parameter holding the scan's position; `None` for [`DEFAULT_SCAN_STATE_PARAMETER`].
+    pub scan_state_parameter: Option<String>,
 }
+
+/// Where the scheduled scan keeps its position unless configured otherwise.
+pub const DEFAULT_SCAN_STATE_PARAMETER: &str = "/ecr-policy-guard/scan-position";
 
 /// Environment variables the Lambda reads at cold start (same meaning as the CLI flags).
 pub mod env {
@@ -28,6 +33,8 @@ pub mod env {
     pub const ALLOWED_ROOT_ACCOUNTS: &str = "GUARD_ALLOWED_ROOT_ACCOUNTS";
     pub const ALERT_TOPIC_ARN: &str = "GUARD_ALERT_TOPIC_ARN";
     pub const BASELINE_POLICY: &str = "GUARD_BASELINE_POLICY";
+    /// The SSM parameter for the scan's position.
+    pub const SCAN_STATE_PARAMETER: &str = "GUARD_SCAN_STATE_PARAMETER";
 }
 
 /// A configuration that cannot be used.
@@ -54,6 +61,7 @@ struct ConfigFile {
     allowed_root_accounts: Option<Vec<String>>,
     alert_topic_arn: Option<String>,
     baseline_policy: Option<String>,
+    scan_state_parameter: Option<String>,
 }
 
 impl Config {
@@ -82,6 +90,7 @@ impl Config {
             },
             alert_topic_arn: file.alert_topic_arn,
             baseline_policy: file.baseline_policy,
+            scan_state_parameter: file.scan_state_parameter,
         };
         config.validate()?;
         Ok(config)
@@ -117,6 +126,9 @@ impl Config {
         }
         if let Some(policy) = get(env::BASELINE_POLICY) {
             config.baseline_policy = Some(policy);
+        }
+        if let Some(parameter) = get(env::SCAN_STATE_PARAMETER) {
+            config.scan_state_parameter = Some(parameter.trim().to_owned());
         }
         config.validate().map_err(|e| {
             let var = match e {

@@ -100,8 +100,8 @@ pub fn evaluate(text: &str, config: &Config) -> Result<Outcome, EventError> {
 pub fn decide(event: &PolicyEvent, config: &Config) -> Outcome {
     let facts = event.facts.clone();
     let repository = tick(facts.repository.as_deref().unwrap_or_default());
-    let set_on = format!("the policy set on {repository}");
-    let (violations, finding) = match &event.change {
+    // A policy text to judge, and how the reason names it.
+    let (text, subject) = match &event.change {
         Change::Ignored { reason } => {
             return Outcome {
                 action: Action::Ignore,
@@ -111,32 +111,40 @@ pub fn decide(event: &PolicyEvent, config: &Config) -> Outcome {
                 violations: Vec::new(),
             };
         }
-        Change::PolicySet { policy_text } => match Policy::parse(policy_text) {
-            Err(error) => {
-                return Outcome {
-                    action: Action::Alert,
-                    reason: format!(
-                        "{set_on} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
-                    ),
-                    mode: config.mode,
-                    facts,
-                    violations: vec![invalid_policy(&error)],
-                };
-            }
-            Ok(policy) => {
-                let violations = config.rules.check(&policy);
-                let finding = match violations.len() {
-                    0 => format!("{set_on} complies with every rule"),
-                    1 => format!("{set_on} has 1 violation"),
-                    n => format!("{set_on} has {n} violations"),
-                };
-                (violations, finding)
-            }
-        },
+        Change::PolicySet { policy_text } => {
+            (Some(policy_text), format!("the policy set on {repository}"))
+        }
         Change::NoPolicy { call, .. } => (
-            config.rules.check_no_policy(),
+            None,
             format!("{} left {repository} with no policy", tick(call.as_str())),
         ),
+        Change::Current { policy_text } => match policy_text {
+            Some(text) => (Some(text), format!("the policy of {repository}")),
+            None => (None, format!("{repository} has no policy")),
+        },
+    };
+    let (violations, finding) = match text.map(|t| Policy::parse(t)) {
+        None => (config.rules.check_no_policy(), subject),
+        Some(Err(error)) => {
+            return Outcome {
+                action: Action::Alert,
+                reason: format!(
+                    "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
+                ),
+                mode: config.mode,
+                facts,
+                violations: vec![invalid_policy(&error)],
+            };
+        }
+        Some(Ok(policy)) => {
+            let violations = config.rules.check(&policy);
+            let finding = match violations.len() {
+                0 => format!("{subject} complies with every rule"),
+                1 => format!("{subject} has 1 violation"),
+                n => format!("{subject} has {n} violations"),
+            };
+            (violations, finding)
+        }
     };
     let (action, reason) = match (violations.is_empty(), config.mode) {
         (true, _) => (Action::None, finding),

@@ -99,7 +99,11 @@ pub async fn run(style: Style) -> Result<()> {
         ecr: aws_sdk_ecr::Client::new(&sdk),
         sqs,
         queue_url,
-        aws: AwsPorts::new(&sdk, topic_arn),
+        aws: AwsPorts::new(
+            &sdk,
+            topic_arn,
+            "/ecr-policy-guard/demo-scan-position".into(),
+        ),
         base,
         style,
     };

@@ -95,6 +95,8 @@ pub enum Change {
         call: ApiCall,
         deleted_policy: Option<String>,
     },
+    /// Not an event: a repository's live policy (or none), as the scheduled scan reads it.
+    Current { policy_text: Option<String> },
 }
 
 /// A read event: facts plus the change.
@@ -149,6 +151,19 @@ struct EcrElements {
 struct RepositoryElement {
     repository_name: Option<String>,
     registry_id: Option<String>,
+}
+
+/// The `detail-type` and `source` of EventBridge's scheduled events (the reconciliation scan).
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+pub const SCHEDULED_SOURCE: &str = "aws.events";
+
+/// True for an EventBridge scheduled event: the trigger of the reconciliation scan.
+pub fn is_scheduled_event(text: &str) -> bool {
+    text.len() <= MAX_EVENT_BYTES
+        && Json::parse(text).is_ok_and(|tree| {
+            tree.get("detail-type").and_then(Json::as_str) == Some(SCHEDULED_DETAIL_TYPE)
+                && tree.get("source").and_then(Json::as_str) == Some(SCHEDULED_SOURCE)
+        })
 }
 
 /// Reads an event from its JSON text.

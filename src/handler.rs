@@ -6,9 +6,9 @@
 use crate::alert::{self, Incident, Taken};
 use crate::config::Config;
 use crate::decision::{Action, decide};
-use crate::event::{ApiCall, Change, PolicyEvent, read_event};
+use crate::event::{ApiCall, Change, PolicyEvent, is_scheduled_event, read_event};
 use crate::policy::{Policy, same_document};
-use crate::ports::{History, Notifier, PortError, Registry};
+use crate::ports::{History, Notifier, PortError, Registry, ScanState};
 use crate::remedy::{self, Target, TargetSource, derived_target, pick_from_history};
 
 /// How many pages of CloudTrail history (50 records each) a revert searches at most.
@@ -27,6 +27,34 @@ pub struct Ports<'a, R, H, N> {
     pub registry: &'a R,
     pub history: &'a H,
     pub notifier: &'a N,
+}
+
+/// The Lambda's entry: a scheduled event runs the reconciliation scan, anything else is handled
+/// as a policy-change event. Returns the JSON the invocation answers with.
+pub async fn invoke<R, H, N, S>(
+    payload: &str,
+    config: &Config,
+    ports: &Ports<'_, R, H, N>,
+    state: &S,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> Result<serde_json::Value, HandlerError>
+where
+    R: Registry + Sync,
+    H: History + Sync,
+    N: Notifier + Sync,
+    S: ScanState,
+{
+    let value = if is_scheduled_event(payload) {
+        let region = read_event(payload)
+            .ok()
+            .and_then(|e| e.facts.region)
+            .unwrap_or_default();
+        serde_json::to_value(crate::scan::scan(config, &region, ports, state, should_stop).await?)
+    } else {
+        serde_json::to_value(handle(payload, config, ports).await?)
+    };
+    // Serialising these plain structs cannot fail.
+    Ok(value.unwrap_or_default())
 }
 
 /// Handles one event: never panics, writes only compliant policies, and alerts at least once
@@ -58,7 +86,8 @@ pub async fn handle<R: Registry, H: History, N: Notifier>(
     Ok(incident)
 }
 
-async fn respond<R: Registry, H: History, N: Notifier>(
+/// Decides and, in revert mode, reverts; publishes nothing (the caller does).
+pub(crate) async fn respond<R: Registry, H: History, N: Notifier>(
     event: &PolicyEvent,
     config: &Config,
     ports: &Ports<'_, R, H, N>,
@@ -67,6 +96,7 @@ async fn respond<R: Registry, H: History, N: Notifier>(
     let offending_policy = match &event.change {
         Change::PolicySet { policy_text } => Some(policy_text.clone()),
         Change::NoPolicy { deleted_policy, .. } => deleted_policy.clone(),
+        Change::Current { policy_text } => policy_text.clone(),
         Change::Ignored { .. } => None,
     };
     let action = outcome.action;
@@ -133,7 +163,10 @@ async fn revert<R: Registry, H: History, N: Notifier>(
         return Ok(());
     }
     let event_state = match &event.change {
-        Change::PolicySet { policy_text } => Some(policy_text.as_str()),
+        Change::PolicySet { policy_text }
+        | Change::Current {
+            policy_text: Some(policy_text),
+        } => Some(policy_text.as_str()),
         _ => None,
     };
     let still_current = match (live.as_deref(), event_state) {
@@ -208,7 +241,12 @@ async fn choose_target<H: History>(event: &PolicyEvent, config: &Config, history
             call: ApiCall::DeleteRepositoryPolicy,
             deleted_policy: None,
         } => baseline(Some("the event does not carry the deleted policy".into())),
-        Change::NoPolicy { .. } | Change::Ignored { .. } => baseline(None),
+        // The scheduled scan: no history, the live policy's derived form or the baseline.
+        Change::Current {
+            policy_text: Some(text),
+        } => derived_target(text, account, config, TargetSource::DerivedFromOffending)
+            .unwrap_or_else(|why| baseline(Some(format!("no derived policy: {why}")))),
+        Change::NoPolicy { .. } | Change::Current { .. } | Change::Ignored { .. } => baseline(None),
     }
 }
 

@@ -40,6 +40,7 @@ pub mod ports;
 pub mod remedy;
 pub mod report;
 pub mod rules;
+pub mod scan;
 pub mod text;
 
 pub use config::{Config, ConfigError};

@@ -7,10 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::alert::Taken;
 use ecr_policy_guard::aws::AwsPorts;
+use ecr_policy_guard::config::DEFAULT_SCAN_STATE_PARAMETER;
 use ecr_policy_guard::config::parse_allowlist;
 use ecr_policy_guard::event::MAX_EVENT_BYTES;
 use ecr_policy_guard::handler::handle;
 use ecr_policy_guard::report::{self, BatchReport, CheckReport, CheckResult, Style};
+use ecr_policy_guard::scan::{ScanReport, scan};
 use ecr_policy_guard::{Config, Mode, Policy, evaluate};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
@@ -83,6 +85,22 @@ enum Command {
         topic_arn: Option<String>,
         /// Event JSON file, or `-` for standard input
         event: String,
+    },
+    /// Run the reconciliation scan now, as the Lambda's schedule does: every repository of the
+    /// account and region, judged and handled per mode, then one summary alert. Uses the
+    /// standard AWS environment
+    Scan {
+        #[command(flatten)]
+        settings: Settings,
+        /// alert or revert [default: alert, or the config's]
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
+        /// SNS topic for alerts [default: the config's `alert_topic_arn`]
+        #[arg(long, value_name = "ARN")]
+        topic_arn: Option<String>,
+        /// Stop after this many seconds, saving the position for the next run [default: no limit]
+        #[arg(long, value_name = "SECONDS")]
+        max_seconds: Option<u64>,
     },
     /// Local demo on moto server (no AWS account): replays sample events in alert and revert
     /// mode and prints verdicts, policies before and after, and the alerts as delivered
@@ -178,6 +196,33 @@ fn run(cli: Cli) -> Result<Exit> {
                 Taken::MalformedEvent => Exit::Invalid,
                 _ => Exit::Violations,
             })
+        }
+        Command::Scan {
+            settings,
+            mode,
+            topic_arn,
+            max_seconds,
+        } => {
+            let mut config = load_config(&settings, mode)?;
+            if topic_arn.is_some() {
+                config.alert_topic_arn = topic_arn;
+            }
+            config.validate()?;
+            let report = runtime()?.block_on(scan_now(&config, max_seconds))?;
+            let out = match settings.format {
+                Format::Json => report::to_json(&report) + "\n",
+                Format::Text => ecr_policy_guard::alert::render_scan(&report).email,
+            };
+            print(&out)?;
+            Ok(
+                if !report.unchecked.is_empty() || report.revert_failed > 0 {
+                    Exit::Invalid
+                } else if report.non_compliant > 0 {
+                    Exit::Violations
+                } else {
+                    Exit::Clean
+                },
+            )
         }
         Command::Demo => runtime()?.block_on(demo::run(style)).map(|()| Exit::Clean),
     }
@@ -320,13 +365,35 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The SSM parameter for the scan's position.
+fn scan_parameter(config: &Config) -> String {
+    config
+        .scan_state_parameter
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCAN_STATE_PARAMETER.to_owned())
+}
+
+/// Runs the scan with SDK clients from the standard AWS environment.
+async fn scan_now(config: &Config, max_seconds: Option<u64>) -> Result<ScanReport> {
+    let Some(topic_arn) = config.alert_topic_arn.clone() else {
+        bail!("no alert topic: pass --topic-arn or set `alert_topic_arn` in the config");
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let aws = AwsPorts::new(&sdk, topic_arn, scan_parameter(config));
+    let deadline =
+        max_seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
+    let should_stop = move || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    Ok(scan(config, &region, &aws.ports(), &aws.state, &should_stop).await?)
+}
+
 /// Runs the Lambda's handler on one event with SDK clients from the standard AWS environment.
 async fn replay(text: &str, config: &Config) -> Result<ecr_policy_guard::alert::Incident> {
     let Some(topic_arn) = config.alert_topic_arn.clone() else {
         bail!("no alert topic: pass --topic-arn or set `alert_topic_arn` in the config");
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let aws = AwsPorts::new(&sdk, topic_arn);
+    let aws = AwsPorts::new(&sdk, topic_arn, scan_parameter(config));
     Ok(handle(text, config, &aws.ports()).await?)
 }
 

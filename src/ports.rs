@@ -48,6 +48,34 @@ pub trait Registry {
         repository: &str,
         policy_text: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// One page of this account's repositories in this region.
+    fn list_repositories(
+        &self,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<RepositoryPage, PortError>> + Send;
+}
+
+/// A repository as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRef {
+    pub name: String,
+    pub registry_id: String,
+}
+
+/// One page of `DescribeRepositories`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryPage {
+    pub repositories: Vec<RepositoryRef>,
+    pub next_token: Option<String>,
+}
+
+/// Where the scheduled scan keeps its position between runs (SSM Parameter Store).
+pub trait ScanState {
+    /// The repository name the last unfinished scan stopped after, if any.
+    fn load(&self) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// Records the position (`None`: the last scan finished; the next starts from the top).
+    fn save(&self, after: Option<&str>) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// One page of `SetRepositoryPolicy` CloudTrail records, newest first.

@@ -120,3 +120,45 @@ fn a_malformed_event() {
     };
     check("malformed-event", &incident);
 }
+
+#[test]
+fn a_partial_scan_summary() {
+    use ecr_policy_guard::alert::render_scan;
+    use ecr_policy_guard::scan::{Offender, ScanReport, Unchecked};
+    let report = ScanReport {
+        mode: Mode::Revert,
+        account: Some("123456789012".into()),
+        region: "eu-west-1".into(),
+        started_after: None,
+        repositories: 330,
+        scanned: 200,
+        compliant: 150,
+        non_compliant: 50,
+        by_rule: [("no-root-principal".to_owned(), 30), ("deny-by-default-required".to_owned(), 25)].into(),
+        reverted: 49,
+        revert_failed: 1,
+        offenders: vec![Offender {
+            repository: "team-a/web".into(),
+            rules: vec!["no-root-principal".into()],
+            taken: Taken::Reverted,
+        }],
+        unchecked: vec![Unchecked {
+            repository: "team-b/api".into(),
+            error: "ecr:GetRepositoryPolicy failed temporarily: ThrottlingException (HTTP 400): Rate exceeded".into(),
+        }],
+        complete: false,
+        resume_after: Some("team-z/last".into()),
+    };
+    let alert = render_scan(&report);
+    assert!(alert.subject.len() < 100);
+    let rendered = json!({
+        "subject": alert.subject,
+        "attributes": alert.attributes.iter().map(|(n, t, v)| json!({"name": n, "type": t, "value": v})).collect::<Vec<_>>(),
+        "default": alert.document,
+    });
+    assert_snapshot(
+        "scan-summary.json",
+        &(serde_json::to_string_pretty(&rendered).unwrap() + "\n"),
+    );
+    assert_snapshot("scan-summary.email.txt", &alert.email);
+}

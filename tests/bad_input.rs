@@ -5,7 +5,9 @@ mod support;
 
 use ecr_policy_guard::alert::{Alert, Taken};
 use ecr_policy_guard::handler::{Ports, handle};
-use ecr_policy_guard::ports::{History, HistoryPage, Notifier, PortError, Registry};
+use ecr_policy_guard::ports::{
+    History, HistoryPage, Notifier, PortError, Registry, RepositoryPage,
+};
 use ecr_policy_guard::{Config, Mode, RuleId};
 use std::sync::Mutex;
 
@@ -251,6 +253,10 @@ impl Registry for Fake {
     async fn set_policy(&self, _: &str, _: &str, _: &str) -> Result<(), PortError> {
         self.calls.lock().unwrap().push("set".into());
         Ok(())
+    }
+    async fn list_repositories(&self, _: Option<String>) -> Result<RepositoryPage, PortError> {
+        self.calls.lock().unwrap().push("list".into());
+        Ok(RepositoryPage::default())
     }
 }
 

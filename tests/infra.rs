@@ -1,6 +1,7 @@
-//! The deployment template: cfn-lint passes, the EventBridge rule's pattern (read from the
-//! template, matched by moto's EventBridge implementation) selects exactly the sample events
-//! the guard judges, and the function's IAM statements grant only what the code calls.
+//! The deployment templates (the SAM template and the StackSet one): cfn-lint passes, the
+//! EventBridge rule's pattern (read from each template, matched by moto's EventBridge
+//! implementation) selects exactly the sample events the guard judges, the function's IAM
+//! statements grant exactly what the code calls, and the packaged zip stays small.
 //! Needs `cfn-lint` and moto's Python package on PATH, as `tests/with-moto` provides.
 
 use serde_json::Value;
@@ -23,8 +24,10 @@ fn tool(program: &str, args: &[&str]) -> std::process::Output {
         })
 }
 
-fn infra_check(what: &str) -> Value {
-    let out = tool("python3", &["tests/infra_check.py", what]);
+const TEMPLATES: [&str; 2] = ["template.yaml", "stackset.yaml"];
+
+fn infra_check(template: &str, what: &str) -> Value {
+    let out = tool("python3", &["tests/infra_check.py", template, what]);
     assert!(
         out.status.success(),
         "{}",
@@ -42,39 +45,40 @@ fn cfn_lint_passes_on_the_template() {
     assert!(text.trim().is_empty(), "cfn-lint warnings:\n{text}");
 }
 
-#[test]
-fn the_rule_matches_exactly_the_sample_events_the_guard_judges() {
-    let matched = infra_check("pattern");
+/// The sample files the rule must deliver: EventBridge envelopes the guard does not ignore
+/// (a bare CloudTrail record never reaches EventBridge rules).
+fn expected_deliveries() -> (BTreeSet<String>, usize) {
     let readme = std::fs::read_to_string(root().join("events/README.md")).unwrap();
     let mut expected = BTreeSet::new();
-    let mut all = BTreeSet::new();
+    let mut all = 0;
     for row in readme.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
         let file = cells[0].trim_matches('`');
-        all.insert(file.to_owned());
-        let event: Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join("events").join(file)).unwrap(),
-        )
-        .unwrap();
-        // Only EventBridge deliveries reach the rule; a bare CloudTrail record never does.
+        all += 1;
+        let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
         if cells[1] != "ignore" && event.get("detail-type").is_some() {
             expected.insert(file.to_owned());
         }
     }
-    let got: BTreeSet<String> = matched
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, m)| m.as_bool() == Some(true))
-        .map(|(f, _)| f.clone())
-        .collect();
-    assert_eq!(
-        matched.as_object().unwrap().len(),
-        all.len(),
-        "every sample was matched"
-    );
-    assert_eq!(got, expected);
-    assert!(expected.len() >= 10 && expected.len() < all.len());
+    (expected, all)
+}
+
+#[test]
+fn each_rule_matches_exactly_the_sample_events_the_guard_judges() {
+    let (expected, all) = expected_deliveries();
+    assert!(expected.len() >= 10 && expected.len() < all);
+    for template in TEMPLATES {
+        let matched = infra_check(template, "pattern");
+        let matched = matched.as_object().unwrap();
+        assert_eq!(matched.len(), all, "{template}: every sample was tried");
+        let got: BTreeSet<String> = matched
+            .iter()
+            .filter(|(_, m)| m.as_bool() == Some(true))
+            .map(|(f, _)| f.clone())
+            .collect();
+        assert_eq!(got, expected, "{template}");
+    }
 }
 
 /// The AWS operations the adapters call, as named in src/aws.rs (`"service:Operation"`).
@@ -83,7 +87,7 @@ fn operations_in_code() -> BTreeSet<String> {
     code.split('"')
         .filter(|s| {
             let mut parts = s.split(':');
-            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail"), Some(op), None)
+            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm"), Some(op), None)
                 if op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_owned)
@@ -93,47 +97,78 @@ fn operations_in_code() -> BTreeSet<String> {
 #[test]
 fn the_function_may_do_only_what_the_code_calls() {
     let called = operations_in_code();
+    let expected: BTreeSet<String> = [
+        "cloudtrail:LookupEvents",
+        "ecr:DescribeRepositories",
+        "ecr:GetRepositoryPolicy",
+        "ecr:SetRepositoryPolicy",
+        "sns:Publish",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(
-        called,
-        [
-            "cloudtrail:LookupEvents",
-            "ecr:GetRepositoryPolicy",
-            "ecr:SetRepositoryPolicy",
-            "sns:Publish"
-        ]
-        .map(String::from)
-        .into(),
-        "the adapters' operations changed: review the template's IAM statements"
+        called, expected,
+        "the adapters' operations changed: review the templates' IAM statements"
     );
-    let mut granted = BTreeSet::new();
-    for statement in infra_check("iam").as_array().unwrap() {
-        assert_eq!(statement["Effect"], "Allow");
-        let actions: Vec<String> = match &statement["Action"] {
-            Value::String(a) => vec![a.clone()],
-            Value::Array(list) => list
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect(),
-            other => panic!("unexpected Action {other}"),
-        };
-        for action in actions {
-            assert!(!action.contains('*'), "wildcard action `{action}`");
-            assert!(
-                called.contains(&action),
-                "`{action}` is granted but the code never calls it"
-            );
-            if action.starts_with("ecr:") {
-                assert_ne!(statement["Resource"], "*", "`{action}` on every resource");
-                let resource = statement["Resource"].to_string();
+    for template in TEMPLATES {
+        let mut granted = BTreeSet::new();
+        for entry in infra_check(template, "iam").as_array().unwrap() {
+            let (policy, statement) = (&entry["policy"], &entry["statement"]);
+            assert_eq!(statement["Effect"], "Allow", "{template}");
+            let actions: Vec<String> = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(list) => list
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
+                other => panic!("{template}: unexpected Action {other}"),
+            };
+            let resource = statement["Resource"].to_string();
+            for action in actions {
                 assert!(
-                    resource.contains(":repository/"),
-                    "`{action}` on {resource}"
+                    !action.contains('*'),
+                    "{template}: wildcard action `{action}`"
                 );
+                // The one grant the code does not call itself: Lambda delivering a failed
+                // invocation to the on-failure queue (SAM adds it implicitly).
+                if policy == "on-failure-destination" {
+                    assert_eq!(action, "sqs:SendMessage", "{template}");
+                    assert!(
+                        resource.contains("FailedInvocationQueue"),
+                        "{template}: {resource}"
+                    );
+                    continue;
+                }
+                assert!(
+                    called.contains(&action),
+                    "{template}: `{action}` is granted but the code never calls it"
+                );
+                if action.starts_with("ecr:") {
+                    assert_ne!(
+                        statement["Resource"], "*",
+                        "{template}: `{action}` on every resource"
+                    );
+                    assert!(
+                        resource.contains(":repository/"),
+                        "{template}: `{action}` on {resource}"
+                    );
+                }
+                if action.starts_with("ssm:") {
+                    assert!(
+                        resource.contains(":parameter/ecr-policy-guard/scan-position"),
+                        "{template}: {resource}"
+                    );
+                }
+                granted.insert(action);
             }
-            granted.insert(action);
         }
+        assert_eq!(
+            granted, called,
+            "{template}: every call the code makes is granted"
+        );
     }
-    assert_eq!(granted, called, "every call the code makes is granted");
 }
 
 /// The documented ceiling for the deployment zip (README, infra/README.md).

@@ -1,8 +1,8 @@
-"""Reads infra/template.yaml for the Rust infra tests (tests/infra.rs), with cfn-lint's own
+"""Reads the templates in infra/ for the Rust infra tests (tests/infra.rs), with cfn-lint's own
 template decoder (it understands !Sub, !GetAtt and the other short forms).
 
-    python3 tests/infra_check.py pattern   # {"<events file>": true|false} with moto's matcher
-    python3 tests/infra_check.py iam       # the function's inline policy statements
+    python3 tests/infra_check.py template.yaml pattern  # {"<events file>": bool}, moto's matcher
+    python3 tests/infra_check.py stackset.yaml iam      # [{"policy", "statement"}] of the function
 """
 
 import glob
@@ -15,19 +15,25 @@ from cfnlint.decode import decode
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def function_properties():
-    template, errors = decode(os.path.join(ROOT, "infra", "template.yaml"))
+def load(name):
+    template, errors = decode(os.path.join(ROOT, "infra", name))
     if errors:
-        sys.exit(f"error: cannot read the template: {errors[0]}")
-    return template["Resources"]["GuardFunction"]["Properties"]
+        sys.exit(f"error: cannot read {name}: {errors[0]}")
+    return template["Resources"]
 
 
-def pattern():
+def rule_pattern(resources):
+    if "GuardFunction" in resources and "Events" in resources["GuardFunction"]["Properties"]:
+        # SAM: the rule is an event source of the function.
+        return resources["GuardFunction"]["Properties"]["Events"]["PolicyChange"]["Properties"]["Pattern"]
+    return resources["PolicyChangeRule"]["Properties"]["EventPattern"]
+
+
+def pattern(resources):
     # moto's implementation of EventBridge pattern matching, not a hand-written one.
     from moto.events.models import EventPattern
 
-    rule = function_properties()["Events"]["PolicyChange"]["Properties"]["Pattern"]
-    matcher = EventPattern.load(json.dumps(rule))
+    matcher = EventPattern.load(json.dumps(rule_pattern(resources)))
     result = {}
     for path in sorted(glob.glob(os.path.join(ROOT, "events", "*.json"))):
         with open(path) as f:
@@ -35,15 +41,23 @@ def pattern():
     return result
 
 
-def iam():
-    statements = []
-    for policy in function_properties()["Policies"]:
-        statements.extend(policy["Statement"])
-    return statements
+def iam(resources):
+    """Every statement of the function's own policies, with the policy's name."""
+    if "GuardRole" in resources:
+        policies = [
+            (p["PolicyName"], p["PolicyDocument"]) for p in resources["GuardRole"]["Properties"]["Policies"]
+        ]
+    else:
+        policies = [("inline", p) for p in resources["GuardFunction"]["Properties"]["Policies"]]
+    return [
+        {"policy": name, "statement": statement}
+        for name, document in policies
+        for statement in document["Statement"]
+    ]
 
 
 if __name__ == "__main__":
     commands = {"pattern": pattern, "iam": iam}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        sys.exit("error: usage: infra_check.py pattern|iam")
-    print(json.dumps(commands[sys.argv[1]](), default=str))
+    if len(sys.argv) != 3 or sys.argv[2] not in commands:
+        sys.exit("error: usage: infra_check.py TEMPLATE pattern|iam")
+    print(json.dumps(commands[sys.argv[2]](load(sys.argv[1])), default=str))

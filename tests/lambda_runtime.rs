@@ -153,20 +153,29 @@ async fn the_release_binary_handles_events_through_the_runtime_api() {
     aws.set_policy(repo, &event_policy(&ev)).await;
     let malformed = r#"{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ecr"}"#;
     let not_utf8 = vec![0xff, 0xfe, b'{', b'}'];
+    let scheduled = format!(
+        r#"{{"version":"0","id":"5e1f7c3a-0d9b-4d8e-9a51-2f8c6b7e4d10","detail-type":"Scheduled Event","source":"aws.events","account":"{ACCOUNT}","time":"2026-11-29T06:00:00Z","region":"{REGION}","resources":["arn:aws:events:{REGION}:{ACCOUNT}:rule/ecr-policy-guard-scan"],"detail":{{}}}}"#
+    );
     let (port, posted) = fake_runtime_api(vec![
         ev.to_string().into_bytes(),
         malformed.as_bytes().to_vec(),
         not_utf8,
+        scheduled.into_bytes(),
     ]);
 
     let mut child = lambda_command(&binary, port)
         .env("GUARD_MODE", "revert")
         .env("GUARD_ALERT_TOPIC_ARN", &aws.topic_arn)
+        .env(
+            "GUARD_SCAN_STATE_PARAMETER",
+            "/ecr-policy-guard/runtime-test",
+        )
         .spawn()
         .unwrap();
     let first = posted.recv_timeout(Duration::from_secs(60));
     let second = posted.recv_timeout(Duration::from_secs(60));
     let third = posted.recv_timeout(Duration::from_secs(60));
+    let fourth = posted.recv_timeout(Duration::from_secs(60));
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -194,9 +203,21 @@ async fn the_release_binary_handles_events_through_the_runtime_api() {
     let (_, kind, body) = third.unwrap();
     assert_eq!(kind, "error", "{body}");
 
+    // A scheduled event runs the reconciliation scan over the account's repositories (this
+    // moto server holds only the one reverted above, compliant by now).
+    let (_, kind, body) = fourth.unwrap();
+    assert_eq!(kind, "response", "{body}");
+    let scan: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (scan["scanned"].clone(), scan["compliant"].clone()),
+        (1.into(), 1.into()),
+        "{scan}"
+    );
+    assert_eq!(scan["complete"], true);
+
     let alerts = aws.alerts().await;
     let actions: Vec<&str> = alerts.iter().map(|a| attribute(a, "action")).collect();
-    assert_eq!(actions, ["reverted", "malformed-event"]);
+    assert_eq!(actions, ["reverted", "malformed-event", "scan-summary"]);
 
     // Lambda-style JSON logs: one line per event, the malformed one at ERROR.
     let lines: Vec<Value> = logs

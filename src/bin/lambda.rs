@@ -3,8 +3,8 @@
 
 use ecr_policy_guard::Config;
 use ecr_policy_guard::aws::AwsPorts;
-use ecr_policy_guard::config::env;
-use ecr_policy_guard::handler::handle;
+use ecr_policy_guard::config::{DEFAULT_SCAN_STATE_PARAMETER, env};
+use ecr_policy_guard::handler::invoke;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
@@ -24,16 +24,33 @@ async fn main() -> Result<(), Error> {
         return Err(message.into());
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let aws = AwsPorts::new(&sdk, topic_arn);
+    let parameter = config
+        .scan_state_parameter
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCAN_STATE_PARAMETER.to_owned());
+    let aws = AwsPorts::new(&sdk, topic_arn, parameter);
     let ports = aws.ports();
-    let (config, ports) = (&config, &ports);
+    let (config, ports, state) = (&config, &ports, &aws.state);
     // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
-            handle(event.payload.get(), config, ports)
+            // A scan stops this long before the deadline, saving its position for the next run.
+            let deadline_ms = event.context.deadline;
+            let should_stop = move || now_ms() + SCAN_STOP_MARGIN_MS >= deadline_ms;
+            invoke(event.payload.get(), config, ports, state, &should_stop)
                 .await
                 .map_err(Error::from)
         },
     ))
     .await
+}
+
+/// Time a scan keeps in hand before the Lambda timeout: one chunk of repositories, the
+/// position write and the summary alert.
+const SCAN_STOP_MARGIN_MS: u64 = 15_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -5,10 +5,12 @@
 
 use aws_sdk_ecr::error::DisplayErrorContext;
 use ecr_policy_guard::alert::Alert;
-use ecr_policy_guard::aws::{AwsPorts, CloudTrailHistory, EcrRegistry, SnsNotifier};
+use ecr_policy_guard::aws::{AwsPorts, CloudTrailHistory, EcrRegistry, SnsNotifier, SsmScanState};
 use ecr_policy_guard::handler::Ports;
 use ecr_policy_guard::local::Moto;
-use ecr_policy_guard::ports::{History, HistoryPage, Notifier, PortError, Registry};
+use ecr_policy_guard::ports::{
+    History, HistoryPage, Notifier, PortError, Registry, RepositoryPage,
+};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -94,6 +96,9 @@ impl<T: Registry + Sync> Registry for Counting<T> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.set_policy(registry, repository, text).await
     }
+    async fn list_repositories(&self, token: Option<String>) -> Result<RepositoryPage, PortError> {
+        self.inner.list_repositories(token).await
+    }
 }
 
 impl<T: History + Sync> History for Counting<T> {
@@ -124,6 +129,7 @@ pub struct Aws {
     pub registry: Counting<EcrRegistry>,
     pub history: Counting<CloudTrailHistory>,
     pub notifier: Counting<SnsNotifier>,
+    pub state: SsmScanState,
 }
 
 impl Aws {
@@ -141,7 +147,7 @@ impl Aws {
             .unwrap()
             .queue_url
             .unwrap();
-        let ports = AwsPorts::new(&sdk, topic_arn.clone());
+        let ports = AwsPorts::new(&sdk, topic_arn.clone(), format!("/ecr-policy-guard/{name}"));
         let aws = Aws {
             ecr: aws_sdk_ecr::Client::new(&sdk),
             sns,
@@ -151,6 +157,7 @@ impl Aws {
             registry: Counting::new(ports.registry),
             history: Counting::new(ports.history),
             notifier: Counting::new(ports.notifier),
+            state: ports.state,
         };
         if create_topic {
             aws.create_topic(name).await;
