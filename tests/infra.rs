@@ -37,12 +37,17 @@ fn infra_check(template: &str, what: &str) -> Value {
 }
 
 #[test]
-fn cfn_lint_passes_on_the_template() {
-    let out = tool("cfn-lint", &["infra/template.yaml"]);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "cfn-lint:\n{text}");
-    assert!(text.trim().is_empty(), "cfn-lint warnings:\n{text}");
+fn cfn_lint_passes_on_every_template() {
+    for template in TEMPLATES {
+        let out = tool("cfn-lint", &[&format!("infra/{template}")]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "cfn-lint {template}:\n{text}");
+        assert!(
+            text.trim().is_empty(),
+            "cfn-lint warnings on {template}:\n{text}"
+        );
+    }
 }
 
 /// The sample files the rule must deliver: EventBridge envelopes the guard does not ignore
