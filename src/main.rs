@@ -179,11 +179,7 @@ fn run(cli: Cli) -> Result<Exit> {
             topic_arn,
             event,
         } => {
-            let mut config = load_config(&settings, mode)?;
-            if topic_arn.is_some() {
-                config.alert_topic_arn = topic_arn;
-            }
-            config.validate()?;
+            let config = load_config_with_topic(&settings, mode, topic_arn)?;
             let text = read_input(&event, MAX_EVENT_BYTES)?;
             let incident = runtime()?.block_on(replay(&text, &config))?;
             let out = match settings.format {
@@ -203,11 +199,7 @@ fn run(cli: Cli) -> Result<Exit> {
             topic_arn,
             max_seconds,
         } => {
-            let mut config = load_config(&settings, mode)?;
-            if topic_arn.is_some() {
-                config.alert_topic_arn = topic_arn;
-            }
-            config.validate()?;
+            let config = load_config_with_topic(&settings, mode, topic_arn)?;
             let report = runtime()?.block_on(scan_now(&config, max_seconds))?;
             let out = match settings.format {
                 Format::Json => report::to_json(&report) + "\n",
@@ -462,6 +454,20 @@ fn load_config(settings: &Settings, mode: Option<Mode>) -> Result<Config> {
         config.mode = mode;
     }
     config.validate()?;
+    Ok(config)
+}
+
+/// The settings of the commands that act on AWS: `--topic-arn` overrides the config's topic.
+fn load_config_with_topic(
+    settings: &Settings,
+    mode: Option<Mode>,
+    topic_arn: Option<String>,
+) -> Result<Config> {
+    let mut config = load_config(settings, mode)?;
+    if topic_arn.is_some() {
+        config.alert_topic_arn = topic_arn;
+        config.validate()?;
+    }
     Ok(config)
 }
 

@@ -2,7 +2,7 @@
 //! Run with `UPDATE_SNAPSHOTS=1` to rewrite the files after an intended change, then review
 //! the diff.
 
-use ecr_policy_guard::alert::{Incident, Taken, render};
+use ecr_policy_guard::alert::{Alert, Incident, Taken, render};
 use ecr_policy_guard::event::Change;
 use ecr_policy_guard::remedy::{TargetSource, derived_target};
 use ecr_policy_guard::{Config, Mode, decide, read_event};
@@ -34,8 +34,9 @@ fn assert_snapshot(name: &str, actual: &str) {
     );
 }
 
-fn check(name: &str, incident: &Incident) {
-    let alert = render(incident);
+/// Holds an alert's subject, attributes and `default` document in `NAME.json` and its e-mail
+/// text in `NAME.email.txt`.
+fn snapshot_alert(name: &str, alert: &Alert) {
     assert!(alert.subject.len() < 100);
     let rendered = json!({
         "subject": alert.subject,
@@ -47,6 +48,11 @@ fn check(name: &str, incident: &Incident) {
         &(serde_json::to_string_pretty(&rendered).unwrap() + "\n"),
     );
     assert_snapshot(&format!("{name}.email.txt"), &alert.email);
+}
+
+fn check(name: &str, incident: &Incident) {
+    let alert = render(incident);
+    snapshot_alert(name, &alert);
     // The SNS message carries both renderings, the document as a JSON string.
     let message: serde_json::Value = serde_json::from_str(&alert.message()).unwrap();
     assert_eq!(
@@ -149,16 +155,5 @@ fn a_partial_scan_summary() {
         complete: false,
         resume_after: Some("team-z/last".into()),
     };
-    let alert = render_scan(&report);
-    assert!(alert.subject.len() < 100);
-    let rendered = json!({
-        "subject": alert.subject,
-        "attributes": alert.attributes.iter().map(|(n, t, v)| json!({"name": n, "type": t, "value": v})).collect::<Vec<_>>(),
-        "default": alert.document,
-    });
-    assert_snapshot(
-        "scan-summary.json",
-        &(serde_json::to_string_pretty(&rendered).unwrap() + "\n"),
-    );
-    assert_snapshot("scan-summary.email.txt", &alert.email);
+    snapshot_alert("scan-summary", &render_scan(&report));
 }
