@@ -34,8 +34,13 @@ for t in "${targets[@]}"; do
 done
 status=0
 for i in "${!targets[@]}"; do
-  if wait "${pids[$i]}"; then result="no crash"; else result="CRASH (see target/fuzz-${targets[$i]}.log)"; status=1; fi
-  runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$root/target/fuzz-${targets[$i]}.log" | grep -o '[0-9]*$' || echo "?")
-  echo "${targets[$i]}: $result after ${seconds}s, $runs inputs"
+  log="$root/target/fuzz-${targets[$i]}.log"
+  if wait "${pids[$i]}"; then
+    runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo "?")
+    echo "${targets[$i]}: no crash in ${seconds}s, $runs inputs"
+  else
+    echo "${targets[$i]}: CRASH, see $log and tests/fuzz/artifacts/${targets[$i]}/"
+    status=1
+  fi
 done
 exit $status
