@@ -143,6 +143,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The SSM parameter holding the scan's position, configured or default.
+    pub fn scan_parameter(&self) -> &str {
+        self.scan_state_parameter
+            .as_deref()
+            .unwrap_or(DEFAULT_SCAN_STATE_PARAMETER)
+    }
+
     /// Checks settings that depend on each other: the topic ARN's shape, and that a configured
     /// baseline parses and passes the rules (the guard never writes a policy breaking them).
     pub fn validate(&self) -> Result<(), ConfigError> {

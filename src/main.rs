@@ -7,7 +7,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::alert::Taken;
 use ecr_policy_guard::aws::AwsPorts;
-use ecr_policy_guard::config::DEFAULT_SCAN_STATE_PARAMETER;
 use ecr_policy_guard::config::parse_allowlist;
 use ecr_policy_guard::event::MAX_EVENT_BYTES;
 use ecr_policy_guard::handler::handle;
@@ -357,35 +356,29 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The SSM parameter for the scan's position.
-fn scan_parameter(config: &Config) -> String {
-    config
-        .scan_state_parameter
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SCAN_STATE_PARAMETER.to_owned())
-}
-
-/// Runs the scan with SDK clients from the standard AWS environment.
-async fn scan_now(config: &Config, max_seconds: Option<u64>) -> Result<ScanReport> {
+/// The SDK-backed ports from the standard AWS environment, and the region they act in.
+async fn connect(config: &Config) -> Result<(AwsPorts, String)> {
     let Some(topic_arn) = config.alert_topic_arn.clone() else {
         bail!("no alert topic: pass --topic-arn or set `alert_topic_arn` in the config");
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let aws = AwsPorts::new(&sdk, topic_arn, scan_parameter(config));
+    let aws = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+    Ok((aws, region))
+}
+
+/// Runs the scan, stopping after `max_seconds` when given.
+async fn scan_now(config: &Config, max_seconds: Option<u64>) -> Result<ScanReport> {
+    let (aws, region) = connect(config).await?;
     let deadline =
         max_seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
     let should_stop = move || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     Ok(scan(config, &region, &aws.ports(), &aws.state, &should_stop).await?)
 }
 
-/// Runs the Lambda's handler on one event with SDK clients from the standard AWS environment.
+/// Runs the Lambda's handler on one event.
 async fn replay(text: &str, config: &Config) -> Result<ecr_policy_guard::alert::Incident> {
-    let Some(topic_arn) = config.alert_topic_arn.clone() else {
-        bail!("no alert topic: pass --topic-arn or set `alert_topic_arn` in the config");
-    };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let aws = AwsPorts::new(&sdk, topic_arn, scan_parameter(config));
+    let (aws, _) = connect(config).await?;
     Ok(handle(text, config, &aws.ports()).await?)
 }
 

@@ -3,7 +3,7 @@
 
 use ecr_policy_guard::Config;
 use ecr_policy_guard::aws::AwsPorts;
-use ecr_policy_guard::config::{DEFAULT_SCAN_STATE_PARAMETER, env};
+use ecr_policy_guard::config::env;
 use ecr_policy_guard::handler::invoke;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
@@ -24,11 +24,7 @@ async fn main() -> Result<(), Error> {
         return Err(message.into());
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let parameter = config
-        .scan_state_parameter
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SCAN_STATE_PARAMETER.to_owned());
-    let aws = AwsPorts::new(&sdk, topic_arn, parameter);
+    let aws = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
     let ports = aws.ports();
     let (config, ports, state) = (&config, &ports, &aws.state);
     // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
