@@ -100,16 +100,20 @@ pub fn evaluate(text: &str, config: &Config) -> Result<Outcome, EventError> {
 pub fn decide(event: &PolicyEvent, config: &Config) -> Outcome {
     let facts = event.facts.clone();
     let repository = tick(facts.repository.as_deref().unwrap_or_default());
+    let ignore = |facts, reason| Outcome {
+        action: Action::Ignore,
+        reason,
+        mode: config.mode,
+        facts,
+        violations: Vec::new(),
+    };
     // A policy text to judge, and how the reason names it.
     let (text, subject) = match &event.change {
-        Change::Ignored { reason } => {
-            return Outcome {
-                action: Action::Ignore,
-                reason: reason.clone(),
-                mode: config.mode,
-                facts,
-                violations: Vec::new(),
-            };
+        Change::Ignored { reason } => return ignore(facts, reason.clone()),
+        Change::Scheduled => {
+            let reason =
+                "a scheduled event starts the reconciliation scan; it is not a policy change";
+            return ignore(facts, reason.into());
         }
         Change::PolicySet { policy_text } => {
             (Some(policy_text), format!("the policy set on {repository}"))

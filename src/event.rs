@@ -97,6 +97,8 @@ pub enum Change {
     },
     /// Not an event: a repository's live policy (or none), as the scheduled scan reads it.
     Current { policy_text: Option<String> },
+    /// EventBridge's scheduled event: the trigger of the reconciliation scan.
+    Scheduled,
 }
 
 /// A read event: facts plus the change.
@@ -157,15 +159,6 @@ struct RepositoryElement {
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 pub const SCHEDULED_SOURCE: &str = "aws.events";
 
-/// True for an EventBridge scheduled event: the trigger of the reconciliation scan.
-pub fn is_scheduled_event(text: &str) -> bool {
-    text.len() <= MAX_EVENT_BYTES
-        && Json::parse(text).is_ok_and(|tree| {
-            tree.get("detail-type").and_then(Json::as_str) == Some(SCHEDULED_DETAIL_TYPE)
-                && tree.get("source").and_then(Json::as_str) == Some(SCHEDULED_SOURCE)
-        })
-}
-
 /// Reads an event from its JSON text.
 pub fn read_event(text: &str) -> Result<PolicyEvent, EventError> {
     if text.len() > MAX_EVENT_BYTES {
@@ -189,6 +182,12 @@ pub fn read_event(text: &str) -> Result<PolicyEvent, EventError> {
             event_id: envelope.id.clone(),
             ..EventFacts::default()
         };
+        if envelope.detail_type == SCHEDULED_DETAIL_TYPE && envelope.source == SCHEDULED_SOURCE {
+            return Ok(PolicyEvent {
+                facts,
+                change: Change::Scheduled,
+            });
+        }
         if envelope.detail_type != API_CALL_DETAIL_TYPE {
             return Ok(PolicyEvent {
                 facts,
@@ -384,14 +383,27 @@ mod tests {
 
     #[test]
     fn other_detail_types_are_ignored_with_the_reason() {
-        let event = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "123456789012", "region": "eu-west-1", "detail": {}});
+        let event = json!({"version": "0", "id": "x", "detail-type": "ECR Image Action",
+            "source": "aws.ecr", "account": "123456789012", "region": "eu-west-1", "detail": {}});
         let read = read_event(&event.to_string()).unwrap();
         assert_eq!(read.facts.account.as_deref(), Some("123456789012"));
         let Change::Ignored { reason } = read.change else {
             panic!("not ignored")
         };
-        assert!(reason.contains("`Scheduled Event`"), "{reason}");
+        assert!(reason.contains("`ECR Image Action`"), "{reason}");
+    }
+
+    #[test]
+    fn scheduled_events_are_recognised_only_from_eventbridge_itself() {
+        let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "region": "eu-west-1", "detail": {}});
+        let read = read_event(&scheduled.to_string()).unwrap();
+        assert_eq!(read.change, Change::Scheduled);
+        assert_eq!(read.facts.region.as_deref(), Some("eu-west-1"));
+        let mut forged = scheduled.clone();
+        forged["source"] = "custom.app".into();
+        let read = read_event(&forged.to_string()).unwrap();
+        assert!(matches!(read.change, Change::Ignored { .. }));
     }
 
     #[test]

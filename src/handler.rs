@@ -6,7 +6,7 @@
 use crate::alert::{self, Incident, Taken};
 use crate::config::Config;
 use crate::decision::{Action, decide};
-use crate::event::{ApiCall, Change, PolicyEvent, is_scheduled_event, read_event};
+use crate::event::{ApiCall, Change, EventError, PolicyEvent, read_event};
 use crate::policy::{Policy, same_document};
 use crate::ports::{History, Notifier, PortError, Registry, ScanState};
 use crate::remedy::{self, Target, TargetSource, derived_target, pick_from_history};
@@ -44,14 +44,19 @@ where
     N: Notifier + Sync,
     S: ScanState,
 {
-    let value = if is_scheduled_event(payload) {
-        let region = read_event(payload)
-            .ok()
-            .and_then(|e| e.facts.region)
-            .unwrap_or_default();
-        serde_json::to_value(crate::scan::scan(config, &region, ports, state, should_stop).await?)
-    } else {
-        serde_json::to_value(handle(payload, config, ports).await?)
+    // One read: the same event decides between the scan and the policy-change path.
+    let event = read_event(payload);
+    let value = match event {
+        Ok(PolicyEvent {
+            facts,
+            change: Change::Scheduled,
+        }) => {
+            let region = facts.region.unwrap_or_default();
+            serde_json::to_value(
+                crate::scan::scan(config, &region, ports, state, should_stop).await?,
+            )
+        }
+        read => serde_json::to_value(handle_read(read, config, ports).await?),
     };
     // Serialising these plain structs cannot fail.
     Ok(value.unwrap_or_default())
@@ -64,7 +69,16 @@ pub async fn handle<R: Registry, H: History, N: Notifier>(
     config: &Config,
     ports: &Ports<'_, R, H, N>,
 ) -> Result<Incident, HandlerError> {
-    let incident = match read_event(event_text) {
+    handle_read(read_event(event_text), config, ports).await
+}
+
+/// [`handle`] on an event already read.
+async fn handle_read<R: Registry, H: History, N: Notifier>(
+    read: Result<PolicyEvent, EventError>,
+    config: &Config,
+    ports: &Ports<'_, R, H, N>,
+) -> Result<Incident, HandlerError> {
+    let incident = match read {
         Err(error) => Incident {
             taken: Taken::MalformedEvent,
             outcome: None,
@@ -97,7 +111,7 @@ pub(crate) async fn respond<R: Registry, H: History, N: Notifier>(
         Change::PolicySet { policy_text } => Some(policy_text.clone()),
         Change::NoPolicy { deleted_policy, .. } => deleted_policy.clone(),
         Change::Current { policy_text } => policy_text.clone(),
-        Change::Ignored { .. } => None,
+        Change::Ignored { .. } | Change::Scheduled => None,
     };
     let action = outcome.action;
     let mut incident = Incident {
@@ -246,7 +260,10 @@ async fn choose_target<H: History>(event: &PolicyEvent, config: &Config, history
             policy_text: Some(text),
         } => derived_target(text, account, config, TargetSource::DerivedFromOffending)
             .unwrap_or_else(|why| baseline(Some(format!("no derived policy: {why}")))),
-        Change::NoPolicy { .. } | Change::Current { .. } | Change::Ignored { .. } => baseline(None),
+        Change::NoPolicy { .. }
+        | Change::Current { .. }
+        | Change::Ignored { .. }
+        | Change::Scheduled => baseline(None),
     }
 }
 
