@@ -195,7 +195,9 @@ fn tally(report: &mut ScanReport, repository: &RepositoryRef, result: Result<Inc
         _ => {}
     }
     if report.offenders.len() < MAX_LISTED_OFFENDERS {
+        // Violations come in statement order, so one rule can recur apart: sort, then dedup.
         let mut rules: Vec<String> = violations.iter().map(|v| v.rule.to_string()).collect();
+        rules.sort_unstable();
         rules.dedup();
         report.offenders.push(Offender {
             repository: repository.name.clone(),
@@ -242,4 +244,51 @@ where
         ports.notifier.publish(&alert::render(&incident)).await?;
     }
     Ok(incident)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::decide;
+
+    #[test]
+    fn an_offender_lists_each_broken_rule_once() {
+        let policy = r#"{"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"987654321098"},"Action":"ecr:BatchGetImage"},
+            {"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+            {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"ecr:BatchGetImage"}]}"#;
+        let event = PolicyEvent {
+            facts: EventFacts {
+                repository: Some("team/app".into()),
+                ..EventFacts::default()
+            },
+            change: Change::Current {
+                policy_text: Some(policy.into()),
+            },
+        };
+        let outcome = decide(&event, &Config::default());
+        assert_eq!(outcome.violations.len(), 4);
+        let incident = Incident {
+            taken: Taken::Alerted,
+            outcome: Some(outcome),
+            detail: None,
+            offending_policy: None,
+            target: None,
+        };
+        let repository = RepositoryRef {
+            name: "team/app".into(),
+            registry_id: "123456789012".into(),
+        };
+        let mut report = ScanReport::default();
+        tally(&mut report, &repository, Ok(incident));
+        assert_eq!(
+            report.offenders[0].rules,
+            [
+                "deny-by-default-required",
+                "no-root-principal",
+                "no-wildcard-principal"
+            ]
+        );
+        assert_eq!(report.by_rule["no-root-principal"], 2);
+    }
 }
