@@ -67,7 +67,7 @@ pub async fn run(style: Style) -> Result<()> {
         .name("ecr-policy-guard-alerts")
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("sns:CreateTopic: {}", DisplayErrorContext(e)))?
+        .map_err(sdk_error("sns:CreateTopic"))?
         .topic_arn
         .context("sns:CreateTopic returned no ARN")?;
     let queue_url = sqs
@@ -75,7 +75,7 @@ pub async fn run(style: Style) -> Result<()> {
         .queue_name("security-team")
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("sqs:CreateQueue: {}", DisplayErrorContext(e)))?
+        .map_err(sdk_error("sqs:CreateQueue"))?
         .queue_url
         .context("sqs:CreateQueue returned no URL")?;
     let queue_arn = format!(
@@ -88,7 +88,7 @@ pub async fn run(style: Style) -> Result<()> {
         .endpoint(&queue_arn)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("sns:Subscribe: {}", DisplayErrorContext(e)))?;
+        .map_err(sdk_error("sns:Subscribe"))?;
     println!(
         "moto server at {}; alert topic {topic_arn} -> SQS queue `security-team`\n",
         moto.endpoint
@@ -143,7 +143,7 @@ impl Demo {
             .repository_name(&repository)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("ecr:CreateRepository: {}", DisplayErrorContext(e)))?;
+            .map_err(sdk_error("ecr:CreateRepository"))?;
         let (text, delete) = match &event.change {
             Change::PolicySet { policy_text } => (policy_text.clone(), false),
             Change::NoPolicy {
@@ -158,16 +158,14 @@ impl Demo {
             .policy_text(text)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("ecr:SetRepositoryPolicy: {}", DisplayErrorContext(e)))?;
+            .map_err(sdk_error("ecr:SetRepositoryPolicy"))?;
         if delete {
             self.ecr
                 .delete_repository_policy()
                 .repository_name(&repository)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("ecr:DeleteRepositoryPolicy: {}", DisplayErrorContext(e))
-                })?;
+                .map_err(sdk_error("ecr:DeleteRepositoryPolicy"))?;
         }
         println!(
             "Applied {} to `{repository}` through the ECR API.\n",
@@ -229,7 +227,7 @@ impl Demo {
             {
                 Ok(None)
             }
-            Err(e) => bail!("ecr:GetRepositoryPolicy: {}", DisplayErrorContext(e)),
+            Err(e) => Err(sdk_error("ecr:GetRepositoryPolicy")(e)),
         }
     }
 
@@ -242,7 +240,7 @@ impl Demo {
             .wait_time_seconds(1)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("sqs:ReceiveMessage: {}", DisplayErrorContext(e)))?;
+            .map_err(sdk_error("sqs:ReceiveMessage"))?;
         let mut bodies = Vec::new();
         for message in out.messages.unwrap_or_default() {
             if let Some(handle) = &message.receipt_handle {
@@ -252,14 +250,17 @@ impl Demo {
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("sqs:DeleteMessage: {}", DisplayErrorContext(e))
-                    })?;
+                    .map_err(sdk_error("sqs:DeleteMessage"))?;
             }
             bodies.extend(message.body);
         }
         Ok(bodies)
     }
+}
+
+/// An SDK error as one line naming the operation (the SDK's own text says only "service error").
+fn sdk_error<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> anyhow::Error {
+    move |e| anyhow::anyhow!("{operation}: {}", DisplayErrorContext(e))
 }
 
 /// A policy as ECR stores it (the guard writes pretty JSON; callers often send one line).

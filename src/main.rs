@@ -75,13 +75,7 @@ enum Command {
     /// (AWS_REGION, AWS_ENDPOINT_URL, credentials)
     Handle {
         #[command(flatten)]
-        settings: Settings,
-        /// alert or revert [default: alert, or the config's]
-        #[arg(long, value_parser = parse_mode)]
-        mode: Option<Mode>,
-        /// SNS topic for alerts [default: the config's `alert_topic_arn`]
-        #[arg(long, value_name = "ARN")]
-        topic_arn: Option<String>,
+        aws: AwsSettings,
         /// Event JSON file, or `-` for standard input
         event: String,
     },
@@ -90,13 +84,7 @@ enum Command {
     /// standard AWS environment
     Scan {
         #[command(flatten)]
-        settings: Settings,
-        /// alert or revert [default: alert, or the config's]
-        #[arg(long, value_parser = parse_mode)]
-        mode: Option<Mode>,
-        /// SNS topic for alerts [default: the config's `alert_topic_arn`]
-        #[arg(long, value_name = "ARN")]
-        topic_arn: Option<String>,
+        aws: AwsSettings,
         /// Stop after this many seconds, saving the position for the next run [default: no limit]
         #[arg(long, value_name = "SECONDS")]
         max_seconds: Option<u64>,
@@ -118,6 +106,31 @@ struct Settings {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+}
+
+/// The settings of the commands that act on AWS (`handle`, `scan`).
+#[derive(Args)]
+struct AwsSettings {
+    #[command(flatten)]
+    settings: Settings,
+    /// alert or revert [default: alert, or the config's]
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<Mode>,
+    /// SNS topic for alerts [default: the config's `alert_topic_arn`]
+    #[arg(long, value_name = "ARN")]
+    topic_arn: Option<String>,
+}
+
+impl AwsSettings {
+    /// The config with `--mode` and `--topic-arn` applied.
+    fn config(&self) -> Result<Config> {
+        let mut config = load_config(&self.settings, self.mode)?;
+        if let Some(arn) = &self.topic_arn {
+            config.alert_topic_arn = Some(arn.clone());
+            config.validate()?;
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,16 +185,11 @@ fn run(cli: Cli) -> Result<Exit> {
             }
             Ok(worst)
         }
-        Command::Handle {
-            settings,
-            mode,
-            topic_arn,
-            event,
-        } => {
-            let config = load_config_with_topic(&settings, mode, topic_arn)?;
+        Command::Handle { aws, event } => {
+            let config = aws.config()?;
             let text = read_input(&event, MAX_EVENT_BYTES)?;
             let incident = runtime()?.block_on(replay(&text, &config))?;
-            let out = match settings.format {
+            let out = match aws.settings.format {
                 Format::Json => report::to_json(&incident) + "\n",
                 Format::Text => report::incident_text(&incident, style),
             };
@@ -192,15 +200,10 @@ fn run(cli: Cli) -> Result<Exit> {
                 _ => Exit::Violations,
             })
         }
-        Command::Scan {
-            settings,
-            mode,
-            topic_arn,
-            max_seconds,
-        } => {
-            let config = load_config_with_topic(&settings, mode, topic_arn)?;
+        Command::Scan { aws, max_seconds } => {
+            let config = aws.config()?;
             let report = runtime()?.block_on(scan_now(&config, max_seconds))?;
-            let out = match settings.format {
+            let out = match aws.settings.format {
                 Format::Json => report::to_json(&report) + "\n",
                 Format::Text => ecr_policy_guard::alert::render_scan(&report).email,
             };
@@ -447,20 +450,6 @@ fn load_config(settings: &Settings, mode: Option<Mode>) -> Result<Config> {
         config.mode = mode;
     }
     config.validate()?;
-    Ok(config)
-}
-
-/// The settings of the commands that act on AWS: `--topic-arn` overrides the config's topic.
-fn load_config_with_topic(
-    settings: &Settings,
-    mode: Option<Mode>,
-    topic_arn: Option<String>,
-) -> Result<Config> {
-    let mut config = load_config(settings, mode)?;
-    if topic_arn.is_some() {
-        config.alert_topic_arn = topic_arn;
-        config.validate()?;
-    }
     Ok(config)
 }
 
