@@ -16,7 +16,9 @@ if [ "$(cat "$venv/.cargo-lambda" 2>/dev/null)" != "$version" ]; then
   echo "$version" > "$venv/.cargo-lambda"
 fi
 export PATH="$venv/bin:$PATH"
-cargo lambda build --release --locked --bin ecr-policy-guard-lambda --output-format zip \
+# Only the Lambda's feature: no CLI, no demo, fewer crates in the shipped binary.
+cargo lambda build --release --locked --no-default-features --features lambda \
+  --bin ecr-policy-guard-lambda --output-format zip \
   --lambda-dir target/lambda "$@" >&2
 zip="target/lambda/ecr-policy-guard-lambda/bootstrap.zip"
 echo "$zip $(stat -c %s "$zip") bytes"

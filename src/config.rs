@@ -1,12 +1,10 @@
 //! Guard settings: mode, allowlist, alert topic and baseline, from a TOML file, flags or the
 //! Lambda's environment (read through a lookup function, so this module never touches `env`).
 
-use crate::decision::Mode;
-use crate::policy::Policy;
-use crate::rules::{AccountId, RuleConfig};
-use crate::text::tick;
+use ecr_policy_guard_core::rules::AllowlistError;
+use ecr_policy_guard_core::text::tick;
+use ecr_policy_guard_core::{Mode, RuleConfig};
 use serde::Deserialize;
-use std::collections::BTreeSet;
 
 /// Settings shared by the CLI and the Lambda.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,14 +78,12 @@ impl Config {
         })?;
         let config = Config {
             mode: file.mode.unwrap_or_default(),
-            rules: RuleConfig {
-                allowed_root_accounts: parse_allowlist(
-                    file.allowed_root_accounts
-                        .iter()
-                        .flatten()
-                        .map(String::as_str),
-                )?,
-            },
+            rules: allowing(
+                file.allowed_root_accounts
+                    .iter()
+                    .flatten()
+                    .map(String::as_str),
+            )?,
             alert_topic_arn: file.alert_topic_arn,
             baseline_policy: file.baseline_policy,
             scan_state_parameter: file.scan_state_parameter,
@@ -117,9 +113,8 @@ impl Config {
             })?;
         }
         if let Some(list) = get(env::ALLOWED_ROOT_ACCOUNTS) {
-            config.rules.allowed_root_accounts =
-                parse_allowlist(list.split([',', ' ', '\n']).filter(|e| !e.is_empty()))
-                    .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
+            config.rules = allowing(list.split([',', ' ', '\n']).filter(|e| !e.is_empty()))
+                .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
         }
         if let Some(arn) = get(env::ALERT_TOPIC_ARN) {
             config.alert_topic_arn = Some(arn.trim().to_owned());
@@ -160,8 +155,11 @@ impl Config {
             }
         }
         if let Some(text) = &self.baseline_policy {
-            let policy = Policy::parse(text).map_err(|e| ConfigError::Baseline(e.to_string()))?;
-            if let Some(v) = self.rules.check(&policy).first() {
+            let violations = self
+                .rules
+                .check_text(text)
+                .map_err(|e| ConfigError::Baseline(e.to_string()))?;
+            if let Some(v) = violations.first() {
                 return Err(ConfigError::Baseline(format!(
                     "it breaks `{}`: {}",
                     v.rule, v.message
@@ -172,14 +170,11 @@ impl Config {
     }
 }
 
-/// Parses allowlist entries: 12-digit ids or account root ARNs, both meaning the account.
-pub fn parse_allowlist<'a>(
-    entries: impl IntoIterator<Item = &'a str>,
-) -> Result<BTreeSet<AccountId>, ConfigError> {
-    entries
-        .into_iter()
-        .map(|entry| AccountId::parse(entry).ok_or_else(|| ConfigError::Account(tick(entry))))
-        .collect()
+/// The rules allowing these entries (12-digit ids or account root ARNs, both meaning the
+/// account); a bad entry is named as an `allowed_root_accounts` entry.
+pub fn allowing<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<RuleConfig, ConfigError> {
+    RuleConfig::allowing(entries)
+        .map_err(|AllowlistError(entry)| ConfigError::Account(tick(&entry)))
 }
 
 #[cfg(test)]

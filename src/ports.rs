@@ -1,7 +1,8 @@
-//! The guard's view of AWS: three small traits the handler is generic over. The SDK adapters
-//! live in `aws`; tests substitute their own.
+//! The guard's view of AWS: four small traits the application services are generic over, and the
+//! [`Ports`] bundle that carries one of each. Adapters: [`crate::adapters::aws`] (the SDK) and
+//! [`crate::adapters::memory`] (in-memory, for tests and dry runs).
 
-use crate::alert::Alert;
+use ecr_policy_guard_core::render::Alert;
 use std::future::Future;
 
 /// A failed call to AWS, classified by what the guard should do about it.
@@ -99,4 +100,32 @@ pub trait History {
 /// The alert topic (SNS).
 pub trait Notifier {
     fn publish(&self, alert: &Alert) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The AWS side of the guard: one adapter per port.
+pub struct Ports<'a, R, H, N, S> {
+    pub registry: &'a R,
+    pub history: &'a H,
+    pub notifier: &'a N,
+    pub state: &'a S,
+}
+
+// Manual impls: the bundle only holds references, whatever the adapters are.
+impl<R, H, N, S> Clone for Ports<'_, R, H, N, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R, H, N, S> Copy for Ports<'_, R, H, N, S> {}
+
+impl<'a, T> Ports<'a, T, T, T, T> {
+    /// Every port on one adapter that implements all four (the in-memory one, say).
+    pub fn all(adapter: &'a T) -> Self {
+        Ports {
+            registry: adapter,
+            history: adapter,
+            notifier: adapter,
+            state: adapter,
+        }
+    }
 }

@@ -2,10 +2,10 @@
 //! once, then the runtime loop handing each event's raw JSON to the shared handler.
 
 use ecr_policy_guard::Config;
-use ecr_policy_guard::aws::AwsPorts;
+use ecr_policy_guard::adapters::aws::AwsPorts;
+use ecr_policy_guard::app::invoke;
 use ecr_policy_guard::config::env;
-use ecr_policy_guard::handler::invoke;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
@@ -25,17 +25,16 @@ async fn main() -> Result<(), Error> {
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let aws = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
-    let ports = aws.ports();
-    let (config, ports, state) = (&config, &ports, &aws.state);
+    let (config, ports) = (&config, aws.ports());
     // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             // A scan stops this long before the deadline, saving its position for the next run.
             let deadline_ms = event.context.deadline;
             let should_stop = move || now_ms() + SCAN_STOP_MARGIN_MS >= deadline_ms;
-            invoke(event.payload.get(), config, ports, state, &should_stop)
+            invoke(event.payload.get(), config, ports, &should_stop)
                 .await
-                .map_err(Error::from)
+                .map_err(Diagnostic::from)
         },
     ))
     .await

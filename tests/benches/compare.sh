@@ -10,7 +10,8 @@ work="$root/target/bench"
 mkdir -p "$work"
 c7n_version="0.9.53"
 
-cargo build --quiet --release --locked --bin ecr-policy-guard --bin ecr-policy-guard-lambda \
+cargo build --quiet --release --locked --bin ecr-policy-guard --bin ecr-policy-guard-lambda
+cargo build --quiet --release --locked -p ecr-policy-guard-core --features test-util \
   --example corpus --example throughput
 target/release/examples/corpus 10000 42 > "$work/corpus.jsonl"
 if [ "$(cat "$work/c7n-venv/.c7n-version" 2>/dev/null)" != "$c7n_version" ]; then

@@ -2,15 +2,12 @@
 //! and `evaluate` on a sample event. `cargo bench --bench policy`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ecr_policy_guard::config::parse_allowlist;
-use ecr_policy_guard::corpus::corpus;
-use ecr_policy_guard::{Config, Policy, RuleConfig, evaluate};
+use ecr_policy_guard_core::testkit::corpus;
+use ecr_policy_guard_core::{Mode, Policy, RuleConfig, evaluate};
 use std::hint::black_box;
 
 fn policies(c: &mut Criterion) {
-    let rules = RuleConfig {
-        allowed_root_accounts: parse_allowlist(["111122223333"]).unwrap_or_default(),
-    };
+    let rules = RuleConfig::allowing(["111122223333"]).unwrap_or_default();
     let mut all = corpus(42, 2_000);
     all.sort_by_key(String::len);
     // Three size bands of the corpus: small, median, near ECR's limit.
@@ -47,10 +44,11 @@ fn policies(c: &mut Criterion) {
 }
 
 fn events(c: &mut Criterion) {
-    let config = Config::from_toml(include_str!("../../events/guard.toml")).unwrap_or_default();
+    // The allowlist of events/guard.toml.
+    let rules = RuleConfig::allowing(["111122223333"]).unwrap_or_default();
     let event = include_str!("../../events/set-policy-multiple-violations.json");
     c.bench_function("evaluate/set-policy-multiple-violations", |b| {
-        b.iter(|| black_box(evaluate(black_box(event), &config).ok()))
+        b.iter(|| black_box(evaluate(black_box(event), &rules, Mode::Alert).ok()))
     });
 }
 

@@ -3,8 +3,13 @@
 //! policy and runs the rules. `cargo run --release --example throughput -- FILE` prints
 //! `floor <seconds>` and `guard <seconds>`, one line each.
 
-use ecr_policy_guard::config::parse_allowlist;
-use ecr_policy_guard::{Policy, RuleConfig};
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark tool: its output is its result"
+)]
+
+use ecr_policy_guard_core::{Policy, RuleConfig};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -29,9 +34,7 @@ fn main() {
         std::process::exit(2);
     });
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let rules = RuleConfig {
-        allowed_root_accounts: parse_allowlist(["111122223333"]).unwrap_or_default(),
-    };
+    let rules = RuleConfig::allowing(["111122223333"]).unwrap_or_default();
     let floor = best_of_5(|| {
         for line in &lines {
             black_box(serde_json::from_str::<serde_json::Value>(black_box(line)).ok());

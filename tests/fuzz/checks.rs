@@ -1,12 +1,11 @@
 //! The properties the fuzz targets check, shared with the regression test that replays every
 //! input the fuzzers ever crashed on (tests/fixtures/fuzz-regressions/).
 
-#![allow(dead_code)] // each fuzz target uses one of these
+#![allow(dead_code, reason = "each fuzz target uses one of these")]
 
-use ecr_policy_guard::config::parse_allowlist;
-use ecr_policy_guard::policy::MAX_POLICY_CHARS;
-use ecr_policy_guard::remedy::{derive, narrows};
-use ecr_policy_guard::{Config, Mode, Policy, RuleConfig, decide, read_event};
+use ecr_policy_guard_core::policy::MAX_POLICY_CHARS;
+use ecr_policy_guard_core::remedy::{derive, narrows};
+use ecr_policy_guard_core::{Mode, Payload, Policy, RuleConfig, decide, read_event};
 
 /// Parsing and the rules never panic, errors are one line, and what the guard would write
 /// parses back to the same policy (where the guard would write it at all).
@@ -39,13 +38,14 @@ pub fn event_reader(data: &[u8]) {
             !error.to_string().contains('\n'),
             "multi-line error: {error}"
         ),
-        Ok(event) => {
+        Ok(Payload::Scheduled(_)) => {}
+        Ok(Payload::Change(event)) => {
             for mode in [Mode::Alert, Mode::Revert] {
-                let config = Config {
-                    mode,
-                    ..Config::default()
-                };
-                assert!(!decide(&event, &config).reason.is_empty());
+                assert!(
+                    !decide(&event, &RuleConfig::default(), mode)
+                        .reason
+                        .is_empty()
+                );
             }
         }
     }
@@ -60,9 +60,7 @@ pub fn derived_policy(data: &[u8]) {
         return;
     };
     for allow in [&[][..], &["111122223333", "987654321098"][..]] {
-        let rules = RuleConfig {
-            allowed_root_accounts: parse_allowlist(allow.iter().copied()).unwrap_or_default(),
-        };
+        let rules = RuleConfig::allowing(allow.iter().copied()).unwrap_or_default();
         let derived = derive(&original, "123456789012", &rules);
         let violations = rules.check(&derived);
         assert!(

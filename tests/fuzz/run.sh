@@ -20,7 +20,7 @@ for f in tests/fixtures/policies/*.json; do
 done
 cp events/*.json tests/fixtures/events/*.json "$seeds/event_reader/" 2>/dev/null || true
 rm -f "$seeds"/event_reader/*.expected.json
-cargo run --quiet --release --example corpus -- 300 7 | split -l 1 - "$seeds/policy_parser/corpus-"
+cargo run --quiet --release -p ecr-policy-guard-core --features test-util --example corpus -- 300 7 | split -l 1 - "$seeds/policy_parser/corpus-"
 cp "$seeds"/policy_parser/corpus-* "$seeds/derived_policy/"
 
 targets=(policy_parser event_reader derived_policy)

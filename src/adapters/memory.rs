@@ -1,0 +1,334 @@
+//! In-memory adapters: [`Memory`] holds repositories and their policies, scripted CloudTrail
+//! history, the published alerts and the scan position; [`Recorded`] wraps any adapter (this one
+//! or the SDK's) with a log of every call and scripted failures. Tests use them in place of AWS;
+//! the CLI's dry run uses [`Memory`] to show what a revert would write.
+
+use crate::ports::{
+    History, HistoryPage, Notifier, PortError, Ports, Registry, RepositoryPage, RepositoryRef,
+    ScanState,
+};
+use ecr_policy_guard_core::render::Alert;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A lock that survives a panicked holder: these adapters hold plain data, never half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One registry (account) in one region, with everything the ports read and write.
+#[derive(Debug, Default)]
+pub struct Memory {
+    registry_id: String,
+    /// Repository name → its policy (`None`: no policy).
+    policies: Mutex<BTreeMap<String, Option<String>>>,
+    /// CloudTrail history pages, served in order (page `i` is asked for with token `i`).
+    history: Mutex<Vec<Vec<String>>>,
+    alerts: Mutex<Vec<Alert>>,
+    position: Mutex<Option<String>>,
+}
+
+impl Memory {
+    pub fn new(registry_id: &str) -> Memory {
+        Memory {
+            registry_id: registry_id.to_owned(),
+            ..Memory::default()
+        }
+    }
+
+    /// Creates a repository, with or without a policy.
+    pub fn with_repository(self, name: &str, policy: Option<&str>) -> Memory {
+        self.put(name, policy);
+        self
+    }
+
+    /// CloudTrail history: pages of records (CloudTrail JSON, newest first).
+    pub fn with_history(self, pages: Vec<Vec<String>>) -> Memory {
+        *lock(&self.history) = pages;
+        self
+    }
+
+    /// Creates the repository if needed and sets (or removes) its policy.
+    pub fn put(&self, name: &str, policy: Option<&str>) {
+        lock(&self.policies).insert(name.to_owned(), policy.map(str::to_owned));
+    }
+
+    /// The repository's policy: `None` when the repository does not exist, `Some(None)` when
+    /// it has no policy.
+    pub fn policy(&self, name: &str) -> Option<Option<String>> {
+        lock(&self.policies).get(name).cloned()
+    }
+
+    /// Every alert published so far, in order.
+    pub fn alerts(&self) -> Vec<Alert> {
+        lock(&self.alerts).clone()
+    }
+
+    /// The saved scan position.
+    pub fn position(&self) -> Option<String> {
+        lock(&self.position).clone()
+    }
+
+    /// All four ports on this one store.
+    pub fn ports(&self) -> Ports<'_, Memory, Memory, Memory, Memory> {
+        Ports::all(self)
+    }
+
+    fn known(
+        &self,
+        operation: &'static str,
+        registry_id: &str,
+        name: &str,
+    ) -> Result<(), PortError> {
+        if registry_id == self.registry_id && lock(&self.policies).contains_key(name) {
+            return Ok(());
+        }
+        Err(PortError::Failed {
+            operation,
+            message: format!(
+                "RepositoryNotFoundException (HTTP 400): The repository with name '{name}' does not exist in the registry with id '{registry_id}'"
+            ),
+        })
+    }
+}
+
+impl Registry for Memory {
+    async fn get_policy(&self, registry_id: &str, name: &str) -> Result<Option<String>, PortError> {
+        self.known("ecr:GetRepositoryPolicy", registry_id, name)?;
+        Ok(self.policy(name).flatten())
+    }
+
+    async fn set_policy(&self, registry_id: &str, name: &str, text: &str) -> Result<(), PortError> {
+        self.known("ecr:SetRepositoryPolicy", registry_id, name)?;
+        self.put(name, Some(text));
+        Ok(())
+    }
+
+    async fn list_repositories(&self, _: Option<String>) -> Result<RepositoryPage, PortError> {
+        Ok(RepositoryPage {
+            repositories: lock(&self.policies)
+                .keys()
+                .map(|name| RepositoryRef {
+                    name: name.clone(),
+                    registry_id: self.registry_id.clone(),
+                })
+                .collect(),
+            next_token: None,
+        })
+    }
+}
+
+impl History for Memory {
+    async fn policy_changes(
+        &self,
+        _before: Option<&str>,
+        next_token: Option<String>,
+    ) -> Result<HistoryPage, PortError> {
+        let pages = lock(&self.history);
+        let index = next_token.and_then(|t| t.parse().ok()).unwrap_or(0usize);
+        Ok(HistoryPage {
+            records: pages.get(index).cloned().unwrap_or_default(),
+            next_token: (index + 1 < pages.len()).then(|| (index + 1).to_string()),
+        })
+    }
+}
+
+impl Notifier for Memory {
+    async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
+        lock(&self.alerts).push(alert.clone());
+        Ok(())
+    }
+}
+
+impl ScanState for Memory {
+    async fn load(&self) -> Result<Option<String>, PortError> {
+        Ok(self.position())
+    }
+
+    async fn save(&self, after: Option<&str>) -> Result<(), PortError> {
+        *lock(&self.position) = after.map(str::to_owned);
+        Ok(())
+    }
+}
+
+/// One call through a [`Recorded`] adapter: the AWS operation and what it was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: &'static str,
+    /// The repository for ECR calls, the topic subject for SNS, empty otherwise.
+    pub target: String,
+}
+
+/// Any adapter with a log of the calls made through it, and failures scripted per operation
+/// (the next call of that operation fails instead of reaching the adapter).
+pub struct Recorded<T> {
+    pub inner: T,
+    calls: Mutex<Vec<Call>>,
+    failures: Mutex<VecDeque<(&'static str, PortError)>>,
+}
+
+impl<T> Recorded<T> {
+    pub fn new(inner: T) -> Recorded<T> {
+        Recorded {
+            inner,
+            calls: Mutex::new(Vec::new()),
+            failures: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Makes the next call of `operation` (e.g. `ecr:SetRepositoryPolicy`) fail with `error`.
+    pub fn fail_next(&self, operation: &'static str, error: PortError) {
+        lock(&self.failures).push_back((operation, error));
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.calls).clone()
+    }
+
+    /// How many calls of `operation` were made.
+    pub fn count(&self, operation: &str) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|c| c.operation == operation)
+            .count()
+    }
+
+    /// Logs a call, and returns its scripted failure if one is due.
+    fn record(&self, operation: &'static str, target: &str) -> Result<(), PortError> {
+        lock(&self.calls).push(Call {
+            operation,
+            target: target.to_owned(),
+        });
+        let mut failures = lock(&self.failures);
+        match failures.iter().position(|(op, _)| *op == operation) {
+            Some(i) => {
+                Err(failures
+                    .remove(i)
+                    .map(|(_, e)| e)
+                    .unwrap_or_else(|| PortError::Failed {
+                        operation,
+                        message: "scripted failure".into(),
+                    }))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Registry + Sync> Registry for Recorded<T> {
+    async fn get_policy(&self, registry_id: &str, name: &str) -> Result<Option<String>, PortError> {
+        self.record("ecr:GetRepositoryPolicy", name)?;
+        self.inner.get_policy(registry_id, name).await
+    }
+
+    async fn set_policy(&self, registry_id: &str, name: &str, text: &str) -> Result<(), PortError> {
+        self.record("ecr:SetRepositoryPolicy", name)?;
+        self.inner.set_policy(registry_id, name, text).await
+    }
+
+    async fn list_repositories(&self, token: Option<String>) -> Result<RepositoryPage, PortError> {
+        self.record("ecr:DescribeRepositories", "")?;
+        self.inner.list_repositories(token).await
+    }
+}
+
+impl<T: History + Sync> History for Recorded<T> {
+    async fn policy_changes(
+        &self,
+        before: Option<&str>,
+        token: Option<String>,
+    ) -> Result<HistoryPage, PortError> {
+        self.record("cloudtrail:LookupEvents", "")?;
+        self.inner.policy_changes(before, token).await
+    }
+}
+
+impl<T: Notifier + Sync> Notifier for Recorded<T> {
+    async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
+        self.record("sns:Publish", &alert.subject)?;
+        self.inner.publish(alert).await
+    }
+}
+
+impl<T: ScanState + Sync> ScanState for Recorded<T> {
+    async fn load(&self) -> Result<Option<String>, PortError> {
+        self.record("ssm:GetParameter", "")?;
+        self.inner.load().await
+    }
+
+    async fn save(&self, after: Option<&str>) -> Result<(), PortError> {
+        self.record("ssm:PutParameter", after.unwrap_or("-"))?;
+        self.inner.save(after).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_store_behaves_like_a_registry_and_the_recorder_logs_and_fails_on_cue() {
+        let memory = Recorded::new(Memory::new("123456789012").with_repository("team/app", None));
+        block_on(async {
+            assert_eq!(
+                memory.get_policy("123456789012", "team/app").await,
+                Ok(None)
+            );
+            memory
+                .set_policy("123456789012", "team/app", "{}")
+                .await
+                .unwrap();
+            assert_eq!(memory.inner.policy("team/app"), Some(Some("{}".into())));
+            let missing = memory
+                .get_policy("123456789012", "team/none")
+                .await
+                .unwrap_err();
+            assert!(
+                missing.to_string().contains("RepositoryNotFoundException"),
+                "{missing}"
+            );
+            memory.fail_next(
+                "ecr:SetRepositoryPolicy",
+                PortError::Denied {
+                    operation: "ecr:SetRepositoryPolicy",
+                    message: "no".into(),
+                },
+            );
+            assert!(
+                memory
+                    .set_policy("123456789012", "team/app", "x")
+                    .await
+                    .is_err()
+            );
+            assert_eq!(memory.inner.policy("team/app"), Some(Some("{}".into())));
+        });
+        assert_eq!(memory.count("ecr:SetRepositoryPolicy"), 2);
+        assert_eq!(memory.count("ecr:GetRepositoryPolicy"), 2);
+        assert_eq!(memory.calls()[0].target, "team/app");
+    }
+
+    #[test]
+    fn history_pages_are_served_in_order_with_tokens() {
+        let memory = Memory::new("1").with_history(vec![vec!["a".into()], vec!["b".into()]]);
+        block_on(async {
+            let first = memory.policy_changes(None, None).await.unwrap();
+            assert_eq!(
+                (first.records, first.next_token.clone()),
+                (vec!["a".to_owned()], Some("1".into()))
+            );
+            let second = memory.policy_changes(None, first.next_token).await.unwrap();
+            assert_eq!(
+                (second.records, second.next_token),
+                (vec!["b".to_owned()], None)
+            );
+        });
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line: subcommands, their flags, and the config they load.
+
+use crate::input::{MAX_CONFIG_BYTES, display, read_input};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ecr_policy_guard::Config;
+use ecr_policy_guard::config::allowing;
+use ecr_policy_guard_core::Mode;
+
+#[derive(Parser)]
+#[command(
+    name = "ecr-policy-guard",
+    version,
+    about = "Check Amazon ECR repository policies against organisation rules",
+    after_help = "Exit codes: 0 compliant or ignored, 1 violations, 2 invalid input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check repository policy files (or `-` for stdin), or JSON Lines of policies
+    Check {
+        #[command(flatten)]
+        settings: Settings,
+        /// JSON Lines file (or `-`) with one policy document per line; blank lines are not
+        /// inputs. Repeatable
+        #[arg(long, value_name = "FILE")]
+        jsonl: Vec<String>,
+        /// Policy JSON files, or `-` for standard input; one file keeps the single-result output
+        #[arg(required_unless_present = "jsonl")]
+        policies: Vec<String>,
+    },
+    /// Dry-run the guard on CloudTrail events (EventBridge envelopes or bare records); no AWS calls
+    Evaluate {
+        #[command(flatten)]
+        settings: Settings,
+        /// alert: only alert; revert: restore a compliant policy, then alert [default: alert, or the config's]
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
+        /// Event JSON files, or `-` for standard input; several files print one result each
+        #[arg(required = true)]
+        events: Vec<String>,
+    },
+    /// Replay one event through the Lambda's handler, acting on AWS for real: reads and writes
+    /// the repository policy and publishes the alert. Uses the standard AWS environment
+    /// (AWS_REGION, AWS_ENDPOINT_URL, credentials)
+    Handle {
+        #[command(flatten)]
+        aws: AwsSettings,
+        /// Event JSON file, or `-` for standard input
+        event: String,
+    },
+    /// Run the reconciliation scan now, as the Lambda's schedule does: every repository of the
+    /// account and region, judged and handled per mode, then one summary alert. Uses the
+    /// standard AWS environment
+    Scan {
+        #[command(flatten)]
+        aws: AwsSettings,
+        /// Stop after this many seconds, saving the position for the next run [default: no limit]
+        #[arg(long, value_name = "SECONDS")]
+        max_seconds: Option<u64>,
+    },
+    /// Local demo on moto server (no AWS account): replays sample events in alert and revert
+    /// mode and prints verdicts, policies before and after, and the alerts as delivered
+    Demo,
+}
+
+#[derive(Args)]
+pub struct Settings {
+    /// TOML file with `mode` and `allowed_root_accounts`; flags override it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Account whose root may be granted (12-digit id or root ARN); repeat for more.
+    /// Given at least once, these replace the config file's list
+    #[arg(long = "allow-root-account", value_name = "ID")]
+    pub allow_root_accounts: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// The settings of the commands that act on AWS (`handle`, `scan`).
+#[derive(Args)]
+pub struct AwsSettings {
+    #[command(flatten)]
+    pub settings: Settings,
+    /// alert or revert [default: alert, or the config's]
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
+    /// SNS topic for alerts [default: the config's `alert_topic_arn`]
+    #[arg(long, value_name = "ARN")]
+    pub topic_arn: Option<String>,
+}
+
+impl AwsSettings {
+    /// The config with `--mode` and `--topic-arn` applied.
+    pub fn config(&self) -> Result<Config> {
+        let mut config = self.settings.load(self.mode)?;
+        if let Some(arn) = &self.topic_arn {
+            config.alert_topic_arn = Some(arn.clone());
+            config.validate()?;
+        }
+        Ok(config)
+    }
+}
+
+impl Settings {
+    /// The config file (if any) with the flags applied: the allowlist and `mode`.
+    pub fn load(&self, mode: Option<Mode>) -> Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = read_input(path, MAX_CONFIG_BYTES)?;
+                Config::from_toml(&text).with_context(|| display(path))?
+            }
+            None => Config::default(),
+        };
+        if !self.allow_root_accounts.is_empty() {
+            config.rules = allowing(self.allow_root_accounts.iter().map(String::as_str))
+                .context("--allow-root-account")?;
+        }
+        if let Some(mode) = mode {
+            config.mode = mode;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}

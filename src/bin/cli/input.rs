@@ -1,0 +1,63 @@
+//! Reading inputs (files or standard input, bounded in size) and writing output; the CLI's only
+//! file and terminal I/O besides the demo.
+
+use anyhow::{Context, Result, bail};
+use ecr_policy_guard_core::text::tick;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Policy files larger than this cannot be ECR policies (10,240 characters of at most 4 bytes);
+/// reading stops there so a huge file costs no memory.
+pub const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
+/// JSON Lines input is read whole; beyond this it is refused rather than exhaust memory.
+pub const MAX_JSONL_BYTES: usize = 1 << 30;
+/// A config file larger than this is not a config file.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Reads a file (or stdin for `-`), refusing more than `limit` bytes.
+pub fn read_bytes(path: &str, limit: usize) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let read = if path == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(Path::new(path))
+            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+    };
+    read.with_context(|| format!("cannot read {}", display(path)))?;
+    if bytes.len() > limit {
+        bail!("{} is larger than {limit} bytes", display(path));
+    }
+    Ok(bytes)
+}
+
+/// Reads a file (or stdin for `-`) as UTF-8, refusing more than `limit` bytes.
+pub fn read_input(path: &str, limit: usize) -> Result<String> {
+    String::from_utf8(read_bytes(path, limit)?).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8 (invalid byte at offset {})",
+            display(path),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// How messages name an input.
+pub fn display(path: &str) -> String {
+    if path == "-" {
+        "standard input".into()
+    } else {
+        tick(path)
+    }
+}
+
+/// Writes to standard output, flushing.
+pub fn print(out: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")
+}

@@ -1,0 +1,75 @@
+//! The `ecr-policy-guard` command: check policies and dry-run events locally (no AWS needed),
+//! replay an event or run the scan against AWS, and run the local demo. This file only parses
+//! and dispatches; each subcommand has its own module, and `exit` maps outcomes to exit codes.
+
+mod args;
+mod check;
+#[cfg(feature = "demo")]
+mod demo;
+mod evaluate;
+mod exit;
+mod input;
+mod live;
+
+use args::{Cli, Command};
+use clap::Parser;
+use ecr_policy_guard_core::render::text::Style;
+use exit::Exit;
+use std::io::IsTerminal;
+
+// Batch checks allocate many small strings and vectors on several threads, where mimalloc is
+// markedly faster than the system allocator (measured in tests/benches/compare.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Exit {
+    let cli = Cli::parse();
+    let style = Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    match run(cli.command, style) {
+        Ok(exit) => exit,
+        Err(error) => {
+            // One line: the whole context chain, joined.
+            eprintln!("error: {error:#}");
+            Exit::Invalid
+        }
+    }
+}
+
+fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
+    match command {
+        Command::Check {
+            settings,
+            jsonl,
+            policies,
+        } => {
+            let config = settings.load(None)?;
+            match (jsonl.is_empty(), policies.as_slice()) {
+                (true, [policy]) => check::check_one(policy, &config, settings.format, style),
+                _ => check::check_batch(&policies, &jsonl, &config, settings.format, style),
+            }
+        }
+        Command::Evaluate {
+            settings,
+            mode,
+            events,
+        } => {
+            let config = settings.load(mode)?;
+            Ok(evaluate::evaluate_all(
+                &events,
+                &config,
+                settings.format,
+                style,
+            ))
+        }
+        Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
+        Command::Scan { aws, max_seconds } => live::scan_command(&aws, max_seconds),
+        #[cfg(feature = "demo")]
+        Command::Demo => live::runtime()?
+            .block_on(demo::run(style))
+            .map(|()| Exit::Clean),
+        #[cfg(not(feature = "demo"))]
+        Command::Demo => anyhow::bail!("this build has no demo (built without the `demo` feature)"),
+    }
+}

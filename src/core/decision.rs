@@ -1,0 +1,165 @@
+//! What the guard does about an event: ignore it, accept it, alert, or revert.
+
+use crate::event::{Change, EventError, EventFacts, PolicyEvent, read_event};
+use crate::policy::Policy;
+use crate::rules::{RuleConfig, Violation, invalid_policy};
+use crate::text::{plural, tick};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How the guard reacts to a violation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Publish an alert and change nothing.
+    #[default]
+    Alert,
+    /// Restore a compliant policy, then alert.
+    Revert,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Alert => "alert",
+            Mode::Revert => "revert",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "alert" => Ok(Mode::Alert),
+            "revert" => Ok(Mode::Revert),
+            other => Err(format!(
+                "mode must be `alert` or `revert`, found {}",
+                tick(other)
+            )),
+        }
+    }
+}
+
+/// The action decided for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Not a policy change the guard judges.
+    Ignore,
+    /// The change complies with every rule.
+    None,
+    /// Violations found: publish an alert, change nothing.
+    Alert,
+    /// Violations found in revert mode: restore a compliant policy, then alert.
+    Revert,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Ignore => "ignore",
+            Action::None => "none",
+            Action::Alert => "alert",
+            Action::Revert => "revert",
+        }
+    }
+
+    /// True where the guard acts (the CLI exits 1).
+    pub fn is_violation(self) -> bool {
+        matches!(self, Action::Alert | Action::Revert)
+    }
+}
+
+/// The one value every report (CLI text, JSON, alerts, logs) is rendered from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub action: Action,
+    /// One sentence on why.
+    pub reason: String,
+    pub mode: Mode,
+    #[serde(flatten)]
+    pub facts: EventFacts,
+    pub violations: Vec<Violation>,
+}
+
+/// Reads an event and decides; the CLI's `evaluate` and the Lambda share this path.
+pub fn evaluate(text: &str, rules: &RuleConfig, mode: Mode) -> Result<Outcome, EventError> {
+    Ok(decide(&read_event(text)?.into_policy_event(), rules, mode))
+}
+
+/// Decides what to do about a read event.
+pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
+    let facts = event.facts.clone();
+    let repository = tick(facts.repository.as_deref().unwrap_or_default());
+    // A policy text to judge, and how the reason names it.
+    let (text, subject) = match &event.change {
+        Change::Ignored { reason } => {
+            return Outcome {
+                action: Action::Ignore,
+                reason: reason.clone(),
+                mode,
+                facts,
+                violations: Vec::new(),
+            };
+        }
+        Change::PolicySet { policy_text } => {
+            (Some(policy_text), format!("the policy set on {repository}"))
+        }
+        Change::NoPolicy { call, .. } => (
+            None,
+            format!("{} left {repository} with no policy", tick(call.as_str())),
+        ),
+        Change::Observed { policy_text } => match policy_text {
+            Some(text) => (Some(text), format!("the policy of {repository}")),
+            None => (None, format!("{repository} has no policy")),
+        },
+    };
+    let (violations, finding) = match text.map(|t| Policy::parse(t)) {
+        None => (rules.check_no_policy(), subject),
+        Some(Err(error)) => {
+            return Outcome {
+                action: Action::Alert,
+                reason: format!(
+                    "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
+                ),
+                mode,
+                facts,
+                violations: vec![invalid_policy(&error)],
+            };
+        }
+        Some(Ok(policy)) => {
+            let violations = rules.check(&policy);
+            let finding = match violations.len() {
+                0 => format!("{subject} complies with every rule"),
+                n => format!("{subject} has {}", plural(n, "violation")),
+            };
+            (violations, finding)
+        }
+    };
+    let (action, reason) = match (violations.is_empty(), mode) {
+        (true, _) => (Action::None, finding),
+        (false, Mode::Alert) => (
+            Action::Alert,
+            format!("{finding}; in alert mode the guard alerts and changes nothing"),
+        ),
+        (false, Mode::Revert) => (
+            Action::Revert,
+            format!("{finding}; in revert mode the guard restores a compliant policy and alerts"),
+        ),
+    };
+    Outcome {
+        action,
+        reason,
+        mode,
+        facts,
+        violations,
+    }
+}

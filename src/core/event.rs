@@ -1,0 +1,563 @@
+//! Reading "AWS API Call via CloudTrail" events (EventBridge envelope or bare CloudTrail record)
+//! into the facts the guard reports and the policy change it judges.
+
+use crate::json::Json;
+use crate::text::tick;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Largest event accepted. EventBridge caps events at 256 KiB; a bare record pasted from the
+/// CloudTrail console is smaller still. Anything beyond this is not a real event.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The `detail-type` of the events the guard judges.
+pub const API_CALL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+/// The `eventSource` of private ECR registries (ECR Public is `ecr-public.amazonaws.com`).
+pub const ECR_EVENT_SOURCE: &str = "ecr.amazonaws.com";
+
+/// An event the guard cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("event is {bytes} bytes; the limit is {MAX_EVENT_BYTES}")]
+    TooLarge { bytes: usize },
+    #[error("event is not valid JSON: {0}")]
+    Json(String),
+    #[error("event must be a JSON object, found {0}")]
+    NotObject(&'static str),
+    #[error(
+        "event is neither an EventBridge event (no `detail`) nor a CloudTrail record (no `eventSource` or `eventName`)"
+    )]
+    Unrecognised,
+    #[error("EventBridge event has no `detail`")]
+    NoDetail,
+    #[error("malformed event: {0}")]
+    Malformed(String),
+}
+
+/// The CloudTrail call this event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ApiCall {
+    SetRepositoryPolicy,
+    DeleteRepositoryPolicy,
+    CreateRepository,
+}
+
+impl ApiCall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiCall::SetRepositoryPolicy => "SetRepositoryPolicy",
+            ApiCall::DeleteRepositoryPolicy => "DeleteRepositoryPolicy",
+            ApiCall::CreateRepository => "CreateRepository",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<ApiCall> {
+        [
+            ApiCall::SetRepositoryPolicy,
+            ApiCall::DeleteRepositoryPolicy,
+            ApiCall::CreateRepository,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
+
+/// What the event tells about who changed what, where and when. Fields are absent when the
+/// event does not carry them (only possible for ignored events: judged ones require
+/// account, region and repository).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventFacts {
+    pub event_source: Option<String>,
+    pub event_name: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub repository: Option<String>,
+    pub registry_id: Option<String>,
+    pub event_id: Option<String>,
+    pub event_time: Option<String>,
+    pub actor: Option<String>,
+    pub invoked_by: Option<String>,
+    pub source_ip: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// What a payload is: EventBridge's scheduled event (the trigger of the reconciliation scan), or
+/// an event that may change a repository policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// EventBridge's scheduled event; its facts carry the envelope's account, region and id.
+    Scheduled(EventFacts),
+    Change(PolicyEvent),
+}
+
+impl Payload {
+    /// The policy event to judge; a scheduled event, which changes no policy, as an ignored one
+    /// (the Lambda routes it to the scan before this).
+    pub fn into_policy_event(self) -> PolicyEvent {
+        match self {
+            Payload::Change(event) => event,
+            Payload::Scheduled(facts) => PolicyEvent {
+                facts,
+                change: Change::Ignored {
+                    reason: "a scheduled event starts the reconciliation scan; it is not a policy change".into(),
+                },
+            },
+        }
+    }
+}
+
+/// The change an event made to a repository's policy, or why it is not one to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The event is not a policy change the guard judges.
+    Ignored { reason: String },
+    /// `SetRepositoryPolicy`: the policy text as the caller sent it.
+    PolicySet { policy_text: String },
+    /// `DeleteRepositoryPolicy` or `CreateRepository`: the repository has no policy now.
+    /// For a deletion, the deleted text when the event carries it.
+    NoPolicy {
+        call: ApiCall,
+        deleted_policy: Option<String>,
+    },
+    /// Not an event: a repository's live policy (or none), as the scheduled scan observes it.
+    Observed { policy_text: Option<String> },
+}
+
+impl Change {
+    /// The policy text the change is about: the one set, the one deleted, or the one observed.
+    pub fn policy_text(&self) -> Option<&str> {
+        match self {
+            Change::PolicySet { policy_text } => Some(policy_text),
+            Change::NoPolicy { deleted_policy, .. } => deleted_policy.as_deref(),
+            Change::Observed { policy_text } => policy_text.as_deref(),
+            Change::Ignored { .. } => None,
+        }
+    }
+
+    /// The policy the repository has after the change (`None`: no policy), where known.
+    pub fn resulting_policy(&self) -> Option<&str> {
+        match self {
+            Change::PolicySet { policy_text } => Some(policy_text),
+            Change::Observed { policy_text } => policy_text.as_deref(),
+            Change::NoPolicy { .. } | Change::Ignored { .. } => None,
+        }
+    }
+}
+
+/// The event name the scheduled scan's per-repository incidents carry.
+pub const SCAN_EVENT_NAME: &str = "ScheduledScan";
+
+impl PolicyEvent {
+    /// A repository's live policy as the scheduled scan observes it, judged like an event.
+    pub fn observed(
+        repository: &str,
+        registry_id: &str,
+        region: &str,
+        policy_text: Option<String>,
+    ) -> PolicyEvent {
+        PolicyEvent {
+            facts: EventFacts {
+                event_name: Some(SCAN_EVENT_NAME.into()),
+                account: Some(registry_id.to_owned()),
+                region: Some(region.to_owned()),
+                repository: Some(repository.to_owned()),
+                registry_id: Some(registry_id.to_owned()),
+                ..EventFacts::default()
+            },
+            change: Change::Observed { policy_text },
+        }
+    }
+}
+
+/// A read event: facts plus the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEvent {
+    pub facts: EventFacts,
+    pub change: Change,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    event_source: Option<String>,
+    event_name: Option<String>,
+    error_code: Option<String>,
+    aws_region: Option<String>,
+    event_time: Option<String>,
+    #[serde(rename = "eventID")]
+    event_id: Option<String>,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<String>,
+    recipient_account_id: Option<String>,
+    user_identity: Option<UserIdentity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    arn: Option<String>,
+    invoked_by: Option<String>,
+}
+
+/// The ECR-specific parts, read only for the calls the guard judges.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcrCall {
+    request_parameters: Option<EcrElements>,
+    response_elements: Option<EcrElements>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcrElements {
+    repository_name: Option<String>,
+    registry_id: Option<String>,
+    policy_text: Option<String>,
+    repository: Option<RepositoryElement>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepositoryElement {
+    repository_name: Option<String>,
+    registry_id: Option<String>,
+}
+
+/// The `detail-type` and `source` of EventBridge's scheduled events (the reconciliation scan).
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+pub const SCHEDULED_SOURCE: &str = "aws.events";
+
+/// Reads an event from its JSON text.
+pub fn read_event(text: &str) -> Result<Payload, EventError> {
+    if text.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge { bytes: text.len() });
+    }
+    // The strict tree rejects duplicate keys anywhere, which serde_json's typed parse would
+    // resolve silently for fields it ignores.
+    let tree = Json::parse(text).map_err(|e| EventError::Json(e.to_string()))?;
+    if tree.as_object().is_none() {
+        return Err(EventError::NotObject(tree.kind()));
+    }
+    let has = |key: &str| tree.get(key).is_some();
+    if has("detail") || has("detail-type") {
+        if !has("detail") {
+            return Err(EventError::NoDetail);
+        }
+        let envelope: EventBridgeEvent<Value> = deserialize_text(text)?;
+        let facts = EventFacts {
+            account: envelope.account.clone(),
+            region: envelope.region.clone(),
+            event_id: envelope.id.clone(),
+            ..EventFacts::default()
+        };
+        if envelope.detail_type == SCHEDULED_DETAIL_TYPE && envelope.source == SCHEDULED_SOURCE {
+            return Ok(Payload::Scheduled(facts));
+        }
+        if envelope.detail_type != API_CALL_DETAIL_TYPE {
+            return Ok(Payload::Change(PolicyEvent {
+                facts,
+                change: Change::Ignored {
+                    reason: format!(
+                        "`detail-type` {} is not {}",
+                        tick(&envelope.detail_type),
+                        tick(API_CALL_DETAIL_TYPE)
+                    ),
+                },
+            }));
+        }
+        if let Some(detail) = tree.get("detail").filter(|d| d.as_object().is_none()) {
+            return Err(EventError::Malformed(format!(
+                "`detail` must be an object, found {}",
+                detail.kind()
+            )));
+        }
+        read_record(&envelope.detail, "detail.", facts).map(Payload::Change)
+    } else if has("eventSource") || has("eventName") {
+        let record: Value =
+            serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
+        read_record(&record, "", EventFacts::default()).map(Payload::Change)
+    } else {
+        Err(EventError::Unrecognised)
+    }
+}
+
+/// Reads the CloudTrail record; its own fields win over the envelope's where both exist.
+fn read_record(
+    detail: &Value,
+    prefix: &str,
+    envelope: EventFacts,
+) -> Result<PolicyEvent, EventError> {
+    let record: Record = deserialize_value(detail, prefix)?;
+    let missing =
+        |field: &str| EventError::Malformed(format!("CloudTrail record has no `{prefix}{field}`"));
+    let event_source = record.event_source.ok_or_else(|| missing("eventSource"))?;
+    let event_name = record.event_name.ok_or_else(|| missing("eventName"))?;
+    let identity = record.user_identity;
+    let mut facts = EventFacts {
+        account: record.recipient_account_id.or(envelope.account),
+        region: record.aws_region.or(envelope.region),
+        event_id: record.event_id.or(envelope.event_id),
+        event_time: record.event_time,
+        actor: identity.as_ref().and_then(|i| i.arn.clone()),
+        invoked_by: identity.and_then(|i| i.invoked_by),
+        source_ip: record.source_ip_address,
+        error_code: record.error_code,
+        event_source: Some(event_source.clone()),
+        event_name: Some(event_name.clone()),
+        ..EventFacts::default()
+    };
+    // Ignored events keep the repository name when it is there, for the report; judged
+    // events read it strictly below.
+    facts.repository = detail
+        .get("requestParameters")
+        .and_then(|r| r.get("repositoryName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let ignored = |facts, reason| {
+        Ok(PolicyEvent {
+            facts,
+            change: Change::Ignored { reason },
+        })
+    };
+    if event_source != ECR_EVENT_SOURCE {
+        let reason = format!(
+            "`eventSource` {} is not private ECR ({})",
+            tick(&event_source),
+            tick(ECR_EVENT_SOURCE)
+        );
+        return ignored(facts, reason);
+    }
+    let Some(call) = ApiCall::from_name(&event_name) else {
+        let reason = format!("{} does not change a repository policy", tick(&event_name));
+        return ignored(facts, reason);
+    };
+    if let Some(code) = &facts.error_code {
+        let reason = format!(
+            "the {} call failed with {}, so nothing changed",
+            tick(&event_name),
+            tick(code)
+        );
+        return ignored(facts, reason);
+    }
+
+    let ecr: EcrCall = deserialize_value(detail, prefix)?;
+    let request = ecr.request_parameters;
+    let response = ecr.response_elements;
+    let response_repo = response.as_ref().and_then(|r| r.repository.as_ref());
+    facts.repository = request
+        .as_ref()
+        .and_then(|r| r.repository_name.clone())
+        .or_else(|| response.as_ref().and_then(|r| r.repository_name.clone()))
+        .or_else(|| response_repo.and_then(|r| r.repository_name.clone()));
+    facts.registry_id = request
+        .as_ref()
+        .and_then(|r| r.registry_id.clone())
+        .or_else(|| response.as_ref().and_then(|r| r.registry_id.clone()))
+        .or_else(|| response_repo.and_then(|r| r.registry_id.clone()))
+        .or_else(|| facts.account.clone());
+    let required = [
+        (
+            facts.repository.is_none(),
+            "requestParameters.repositoryName",
+        ),
+        (facts.account.is_none(), "recipientAccountId"),
+        (facts.region.is_none(), "awsRegion"),
+    ];
+    if let Some((_, field)) = required.into_iter().find(|(absent, _)| *absent) {
+        return Err(EventError::Malformed(format!(
+            "{} event has no `{prefix}{field}`",
+            tick(call.as_str())
+        )));
+    }
+    let response_policy = response.and_then(|r| r.policy_text);
+    let change = match call {
+        ApiCall::SetRepositoryPolicy => {
+            let policy_text = request
+                .and_then(|r| r.policy_text)
+                .or(response_policy)
+                .ok_or_else(|| {
+                    EventError::Malformed(format!(
+                        "`SetRepositoryPolicy` event has no `{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
+                    ))
+                })?;
+            Change::PolicySet { policy_text }
+        }
+        ApiCall::DeleteRepositoryPolicy => Change::NoPolicy {
+            call,
+            deleted_policy: response_policy,
+        },
+        ApiCall::CreateRepository => Change::NoPolicy {
+            call,
+            deleted_policy: None,
+        },
+    };
+    Ok(PolicyEvent { facts, change })
+}
+
+fn deserialize_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, EventError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| malformed(e, ""))
+}
+
+fn deserialize_value<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    prefix: &str,
+) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| malformed(e, prefix))
+}
+
+fn malformed(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> EventError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." {
+        EventError::Malformed(inner.to_string())
+    } else {
+        EventError::Malformed(format!("`{prefix}{path}`: {inner}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The policy event a payload holds; panics on a scheduled event.
+    fn policy_event(text: &str) -> PolicyEvent {
+        match read_event(text).unwrap() {
+            Payload::Change(event) => event,
+            Payload::Scheduled(_) => panic!("a scheduled event"),
+        }
+    }
+
+    fn record(name: &str, extra: Value) -> Value {
+        let mut r = json!({
+            "eventSource": "ecr.amazonaws.com", "eventName": name, "awsRegion": "eu-west-1",
+            "recipientAccountId": "123456789012", "eventID": "e-1", "eventTime": "2026-11-20T09:14:03Z",
+            "sourceIPAddress": "203.0.113.9",
+            "userIdentity": {"arn": "arn:aws:iam::123456789012:user/alice"},
+            "requestParameters": {"repositoryName": "team/app"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    }
+
+    #[test]
+    fn other_detail_types_are_ignored_with_the_reason() {
+        let event = json!({"version": "0", "id": "x", "detail-type": "ECR Image Action",
+            "source": "aws.ecr", "account": "123456789012", "region": "eu-west-1", "detail": {}});
+        let read = policy_event(&event.to_string());
+        assert_eq!(read.facts.account.as_deref(), Some("123456789012"));
+        let Change::Ignored { reason } = read.change else {
+            panic!("not ignored")
+        };
+        assert!(reason.contains("`ECR Image Action`"), "{reason}");
+    }
+
+    #[test]
+    fn scheduled_events_are_recognised_only_from_eventbridge_itself() {
+        let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "region": "eu-west-1", "detail": {}});
+        let Payload::Scheduled(facts) = read_event(&scheduled.to_string()).unwrap() else {
+            panic!("not recognised as scheduled")
+        };
+        assert_eq!(facts.region.as_deref(), Some("eu-west-1"));
+        let mut forged = scheduled.clone();
+        forged["source"] = "custom.app".into();
+        let read = policy_event(&forged.to_string());
+        assert!(matches!(read.change, Change::Ignored { .. }));
+    }
+
+    #[test]
+    fn failed_deletes_are_ignored_and_successful_ones_keep_the_deleted_text() {
+        let failed = record(
+            "DeleteRepositoryPolicy",
+            json!({"errorCode": "RepositoryPolicyNotFoundException"}),
+        );
+        let read = policy_event(&failed.to_string());
+        assert!(
+            matches!(read.change, Change::Ignored { ref reason } if reason.contains("RepositoryPolicyNotFoundException"))
+        );
+
+        let ok = record(
+            "DeleteRepositoryPolicy",
+            json!({"responseElements": {"policyText": "{}"}}),
+        );
+        let read = policy_event(&ok.to_string());
+        assert_eq!(
+            read.change,
+            Change::NoPolicy {
+                call: ApiCall::DeleteRepositoryPolicy,
+                deleted_policy: Some("{}".into())
+            }
+        );
+        assert_eq!(read.facts.registry_id.as_deref(), Some("123456789012"));
+    }
+
+    #[test]
+    fn the_caller_text_wins_over_ecrs_copy_and_the_copy_is_a_fallback() {
+        let both = record(
+            "SetRepositoryPolicy",
+            json!({
+            "requestParameters": {"repositoryName": "team/app", "policyText": "caller"},
+            "responseElements": {"policyText": "ecr copy"}}),
+        );
+        let read = policy_event(&both.to_string());
+        assert_eq!(
+            read.change,
+            Change::PolicySet {
+                policy_text: "caller".into()
+            }
+        );
+        let copy_only = record(
+            "SetRepositoryPolicy",
+            json!({
+            "responseElements": {"repositoryName": "team/app", "policyText": "ecr copy"}}),
+        );
+        let read = policy_event(&copy_only.to_string());
+        assert_eq!(
+            read.change,
+            Change::PolicySet {
+                policy_text: "ecr copy".into()
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_fields_fill_in_what_the_record_lacks() {
+        let mut detail = record("CreateRepository", json!({}));
+        detail.as_object_mut().unwrap().remove("awsRegion");
+        let event = json!({"detail-type": API_CALL_DETAIL_TYPE, "source": "aws.ecr",
+            "region": "ap-northeast-1", "account": "123456789012", "detail": detail});
+        let read = policy_event(&event.to_string());
+        assert_eq!(read.facts.region.as_deref(), Some("ap-northeast-1"));
+        assert_eq!(
+            read.facts.actor.as_deref(),
+            Some("arn:aws:iam::123456789012:user/alice")
+        );
+    }
+
+    #[test]
+    fn judged_events_need_account_region_and_repository() {
+        let mut r = record("CreateRepository", json!({}));
+        r.as_object_mut().unwrap().remove("recipientAccountId");
+        let err = read_event(&r.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed event: `CreateRepository` event has no `recipientAccountId`"
+        );
+    }
+
+    #[test]
+    fn oversized_events_are_refused_before_parsing() {
+        let text = " ".repeat(MAX_EVENT_BYTES + 1);
+        assert_eq!(
+            read_event(&text),
+            Err(EventError::TooLarge {
+                bytes: MAX_EVENT_BYTES + 1
+            })
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! Strict parsing of ECR repository policies into a typed model, with errors that name the place.
+//!
+//! Parsing is two phases: [`Json::parse`] (syntax, duplicate keys, depth) and validation of the
+//! tree against the repository-policy grammar ECR accepts (no `Resource`, no unknown keys, no
+//! empty arrays, exactly one of `Principal`/`NotPrincipal` and of `Action`/`NotAction`).
+
+use crate::json::Json;
+use crate::text::{escape, tick};
+use std::borrow::Cow;
+use std::fmt;
+
+/// ECR's limit on the length of a repository policy, in characters.
+pub const MAX_POLICY_CHARS: usize = 10_240;
+
+/// A policy that failed to parse or validate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy is not valid JSON: {0}")]
+    Json(String),
+    #[error("policy must be a JSON object, found {0}")]
+    NotObject(&'static str),
+    #[error("policy is {chars} characters; ECR's limit is {MAX_POLICY_CHARS}")]
+    TooLong { chars: usize },
+    #[error("{place}: {problem}")]
+    Invalid { place: Place, problem: String },
+}
+
+/// Where in a policy a problem sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Policy,
+    /// 0-based statement index, with its `Sid` when it has a string one.
+    Statement {
+        index: usize,
+        sid: Option<String>,
+    },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Place::Policy => f.write_str("policy"),
+            Place::Statement { index, sid: None } => write!(f, "statement {index}"),
+            Place::Statement {
+                index,
+                sid: Some(sid),
+            } => write!(f, "statement {index} ({})", tick(sid)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V2012_10_17,
+    V2008_10_17,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V2012_10_17 => "2012-10-17",
+            Version::V2008_10_17 => "2008-10-17",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// The keys allowed inside a `Principal` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PrincipalType {
+    Aws,
+    Service,
+    Federated,
+    CanonicalUser,
+}
+
+impl PrincipalType {
+    pub const ALL: [PrincipalType; 4] = [
+        PrincipalType::Aws,
+        PrincipalType::Service,
+        PrincipalType::Federated,
+        PrincipalType::CanonicalUser,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::Aws => "AWS",
+            PrincipalType::Service => "Service",
+            PrincipalType::Federated => "Federated",
+            PrincipalType::CanonicalUser => "CanonicalUser",
+        }
+    }
+}
+
+/// The value of `Principal` or `NotPrincipal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal<'a> {
+    /// The string `*`.
+    Any,
+    /// An object of principal type → values, in document order.
+    Typed(Vec<(PrincipalType, Vec<Cow<'a, str>>)>),
+}
+
+impl<'a> Principal<'a> {
+    /// The values given for one principal type (empty when the type is absent).
+    pub fn values(&self, kind: PrincipalType) -> &[Cow<'a, str>] {
+        match self {
+            Principal::Any => &[],
+            Principal::Typed(entries) => entries
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, v)| v.as_slice())
+                .unwrap_or(&[]),
+        }
+    }
+
+    /// True for `*` and for `{"AWS": "*"}` (or a list of AWS principals holding `*`):
+    /// both match every caller.
+    pub fn is_everyone(&self) -> bool {
+        match self {
+            Principal::Any => true,
+            Principal::Typed(_) => self.values(PrincipalType::Aws).iter().any(|v| v == "*"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalElement<'a> {
+    Principal(Principal<'a>),
+    NotPrincipal(Principal<'a>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionElement<'a> {
+    Action(Vec<Cow<'a, str>>),
+    NotAction(Vec<Cow<'a, str>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConditionValue<'a> {
+    String(Cow<'a, str>),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl ConditionValue<'_> {
+    /// The value as IAM compares it: numbers and booleans are matched as their text.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            ConditionValue::String(s) => Cow::Borrowed(s),
+            ConditionValue::Number(n) => Cow::Owned(n.to_string()),
+            ConditionValue::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        }
+    }
+}
+
+/// One condition operator with its key → values entries, e.g. `StringEquals`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionBlock<'a> {
+    pub operator: Cow<'a, str>,
+    pub entries: Vec<(Cow<'a, str>, Vec<ConditionValue<'a>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement<'a> {
+    pub sid: Option<Cow<'a, str>>,
+    pub effect: Effect,
+    pub principal: PrincipalElement<'a>,
+    pub action: ActionElement<'a>,
+    /// `None` when the statement has no `Condition`; `Some(vec![])` for `{}`.
+    pub condition: Option<Vec<ConditionBlock<'a>>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy<'a> {
+    pub version: Option<Version>,
+    pub id: Option<Cow<'a, str>>,
+    pub statements: Vec<Statement<'a>>,
+}
+
+impl<'a> Policy<'a> {
+    /// Parses and validates a repository policy; strings borrow from `text` where possible.
+    pub fn parse(text: &'a str) -> Result<Policy<'a>, PolicyError> {
+        // Counting characters is linear; the cheap byte test skips it for most policies.
+        if text.len() > MAX_POLICY_CHARS {
+            let chars = text.chars().count();
+            if chars > MAX_POLICY_CHARS {
+                return Err(PolicyError::TooLong { chars });
+            }
+        }
+        let json = Json::parse(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        Policy::from_json(&json)
+    }
+
+    /// Validates an already parsed JSON tree.
+    pub fn from_json(json: &Json<'a>) -> Result<Policy<'a>, PolicyError> {
+        let members = json
+            .as_object()
+            .ok_or(PolicyError::NotObject(json.kind()))?;
+        let at_policy = |problem: String| PolicyError::Invalid {
+            place: Place::Policy,
+            problem,
+        };
+        let [version, id, statement] =
+            pick(members, ["Version", "Id", "Statement"]).map_err(|key| {
+                at_policy(match key {
+                    "Resource" | "NotResource" => not_in_repository_policy(key),
+                    _ => format!("unknown key {}", tick(key)),
+                })
+            })?;
+        let version = version
+            .map(|v| match v.as_str() {
+                Some("2012-10-17") => Ok(Version::V2012_10_17),
+                Some("2008-10-17") => Ok(Version::V2008_10_17),
+                _ => Err(at_policy(format!(
+                    "`Version` must be `2012-10-17` or `2008-10-17`, found {}",
+                    found(v)
+                ))),
+            })
+            .transpose()?;
+        let id = id.map(|v| string(v, "Id").map_err(at_policy)).transpose()?;
+        let statements = match statement {
+            None => return Err(at_policy("`Statement` is required".into())),
+            Some(single @ Json::Object(_)) => vec![statement_from_json(0, single)?],
+            Some(Json::Array(items)) if items.is_empty() => {
+                return Err(at_policy("`Statement` must not be an empty array".into()));
+            }
+            Some(Json::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| statement_from_json(i, s))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(at_policy(format!(
+                    "`Statement` must be an object or an array of objects, found {}",
+                    other.kind()
+                )));
+            }
+        };
+        Ok(Policy {
+            version,
+            id,
+            statements,
+        })
+    }
+}
+
+fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a>, PolicyError> {
+    let invalid = |sid: Option<&str>, problem: String| PolicyError::Invalid {
+        place: Place::Statement {
+            index,
+            sid: sid.map(str::to_owned),
+        },
+        problem,
+    };
+    let members = json.as_object().ok_or_else(|| {
+        invalid(
+            None,
+            format!("statement must be an object, found {}", json.kind()),
+        )
+    })?;
+    // The Sid names the place in every later error, so it is read first.
+    let sid = match json.get("Sid") {
+        None => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(invalid(
+                None,
+                format!("`Sid` must be a string, found {}", other.kind()),
+            ));
+        }
+    };
+    let err = |problem: String| invalid(sid.as_deref(), problem);
+    let [
+        _,
+        effect,
+        principal,
+        not_principal,
+        action,
+        not_action,
+        condition,
+    ] = pick(
+        members,
+        [
+            "Sid",
+            "Effect",
+            "Principal",
+            "NotPrincipal",
+            "Action",
+            "NotAction",
+            "Condition",
+        ],
+    )
+    .map_err(|key| {
+        err(match key {
+            "Resource" | "NotResource" => not_in_repository_policy(key),
+            _ => format!("unknown key {}", tick(key)),
+        })
+    })?;
+    let effect = match effect {
+        None => return Err(err("`Effect` is required".into())),
+        Some(v) => match v.as_str() {
+            Some("Allow") => Effect::Allow,
+            Some("Deny") => Effect::Deny,
+            _ => {
+                return Err(err(format!(
+                    "`Effect` must be `Allow` or `Deny`, found {}",
+                    found(v)
+                )));
+            }
+        },
+    };
+    let principal = match (principal, not_principal) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "`Principal` and `NotPrincipal` cannot both be present".into()
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "one of `Principal` or `NotPrincipal` is required".into()
+            ));
+        }
+        (Some(p), None) => {
+            PrincipalElement::Principal(principal_from_json(p, "Principal").map_err(err)?)
+        }
+        (None, Some(p)) => {
+            PrincipalElement::NotPrincipal(principal_from_json(p, "NotPrincipal").map_err(err)?)
+        }
+    };
+    let action = match (action, not_action) {
+        (Some(_), Some(_)) => {
+            return Err(err("`Action` and `NotAction` cannot both be present".into()));
+        }
+        (None, None) => return Err(err("one of `Action` or `NotAction` is required".into())),
+        (Some(a), None) => ActionElement::Action(string_list(a, &|| "Action".into()).map_err(err)?),
+        (None, Some(a)) => {
+            ActionElement::NotAction(string_list(a, &|| "NotAction".into()).map_err(err)?)
+        }
+    };
+    let condition = condition
+        .map(|c| condition_from_json(c).map_err(err))
+        .transpose()?;
+    Ok(Statement {
+        sid,
+        effect,
+        principal,
+        action,
+        condition,
+    })
+}
+
+fn principal_from_json<'a>(json: &Json<'a>, element: &str) -> Result<Principal<'a>, String> {
+    match json {
+        Json::String(s) if s == "*" => Ok(Principal::Any),
+        Json::Object(members) if members.is_empty() => {
+            Err(format!("`{element}` must not be an empty object"))
+        }
+        Json::Object(members) => members
+            .iter()
+            .map(|(key, value)| {
+                let kind = PrincipalType::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == key)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown principal type {} in `{element}` (expected `AWS`, `Service`, `Federated` or `CanonicalUser`)",
+                            tick(key)
+                        )
+                    })?;
+                // Names for errors are built only when there is an error: this is the hot path.
+                let values = string_list(value, &|| format!("{element}.{}", kind.as_str()))?;
+                Ok((kind, values))
+            })
+            .collect::<Result<_, _>>()
+            .map(Principal::Typed),
+        other => Err(format!(
+            "`{element}` must be `*` or an object, found {}",
+            found(other)
+        )),
+    }
+}
+
+fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, String> {
+    let operators = json
+        .as_object()
+        .ok_or_else(|| format!("`Condition` must be an object, found {}", json.kind()))?;
+    operators
+        .iter()
+        .map(|(operator, entries)| {
+            let entries = entries.as_object().ok_or_else(|| {
+                format!(
+                    "`Condition.{}` must be an object, found {}",
+                    escape(operator),
+                    entries.kind()
+                )
+            })?;
+            let entries = entries
+                .iter()
+                .map(|(key, value)| {
+                    let place = || format!("`Condition.{}.{}`", escape(operator), escape(key));
+                    condition_values(value, &place).map(|values| (key.clone(), values))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(ConditionBlock {
+                operator: operator.clone(),
+                entries,
+            })
+        })
+        .collect()
+}
+
+fn condition_values<'a>(
+    json: &Json<'a>,
+    place: &dyn Fn() -> String,
+) -> Result<Vec<ConditionValue<'a>>, String> {
+    let scalar = |item: &Json<'a>| match item {
+        Json::String(s) => Some(ConditionValue::String(s.clone())),
+        Json::Number(n) => Some(ConditionValue::Number(n.clone())),
+        Json::Bool(b) => Some(ConditionValue::Bool(*b)),
+        _ => None,
+    };
+    let wrong = |kind: &str| {
+        format!(
+            "{} must be a string, number, boolean or a non-empty array of them, found {kind}",
+            place()
+        )
+    };
+    match json {
+        Json::Array(items) if items.is_empty() => {
+            Err(format!("{} must not be an empty array", place()))
+        }
+        Json::Array(items) => items
+            .iter()
+            .map(|item| {
+                scalar(item).ok_or_else(|| wrong(&format!("an array containing {}", item.kind())))
+            })
+            .collect(),
+        other => scalar(other)
+            .map(|v| vec![v])
+            .ok_or_else(|| wrong(other.kind())),
+    }
+}
+
+/// A string, or a non-empty array of strings (IAM treats `"x"` and `["x"]` alike). The
+/// element's name is computed only for an error.
+fn string_list<'a>(
+    json: &Json<'a>,
+    name: &dyn Fn() -> String,
+) -> Result<Vec<Cow<'a, str>>, String> {
+    let wrong = |kind: &str| {
+        format!(
+            "`{}` must be a string or a non-empty array of strings, found {kind}",
+            name()
+        )
+    };
+    match json {
+        Json::String(s) => Ok(vec![s.clone()]),
+        Json::Array(items) if items.is_empty() => {
+            Err(format!("`{}` must not be an empty array", name()))
+        }
+        Json::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Json::String(s) => Ok(s.clone()),
+                other => Err(wrong(&format!("an array containing {}", other.kind()))),
+            })
+            .collect(),
+        other => Err(wrong(other.kind())),
+    }
+}
+
+fn string<'a>(json: &Json<'a>, name: &str) -> Result<Cow<'a, str>, String> {
+    match json {
+        Json::String(s) => Ok(s.clone()),
+        other => Err(format!("`{name}` must be a string, found {}", other.kind())),
+    }
+}
+
+/// Looks up the allowed keys of an object, in the order given; the first key that is not
+/// allowed is returned as the error. Duplicates were already rejected by [`Json::parse`].
+fn pick<'j, 'a, const N: usize>(
+    members: &'j [(Cow<'a, str>, Json<'a>)],
+    allowed: [&str; N],
+) -> Result<[Option<&'j Json<'a>>; N], &'j str> {
+    let mut out = [None; N];
+    for (key, value) in members {
+        let slot = allowed.iter().position(|a| a == key).ok_or(key.as_ref())?;
+        out[slot] = Some(value);
+    }
+    Ok(out)
+}
+
+fn not_in_repository_policy(key: &str) -> String {
+    format!("`{key}` is not allowed in an ECR repository policy")
+}
+
+/// Describes a wrong value: strings are quoted, other values named by type.
+fn found(json: &Json) -> String {
+    match json {
+        Json::String(s) => tick(s),
+        other => other.kind().to_owned(),
+    }
+}
+
+mod write;
+pub use write::same_document;

@@ -1,0 +1,530 @@
+//! Compliant replacements for a violating policy: the derived policy, the baseline, the choice
+//! among earlier policies from CloudTrail history, and the plan for one revert ("write, already
+//! in place, or superseded").
+//!
+//! Everything here only ever narrows access: a derived policy drops violating grants and adds a
+//! deny, so it never grants any principal anything the offending policy did not.
+
+use crate::event::{ApiCall, Change, EventFacts, Payload, PolicyEvent, read_event};
+use crate::policy::{
+    ActionElement, ConditionBlock, ConditionValue, Effect, Policy, PolicyError, Principal,
+    PrincipalElement, PrincipalType, Statement, Version, same_document,
+};
+use crate::rules::{RuleConfig, is_deny_by_default, restricts_caller};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// The `Sid` of the deny-by-default statement the guard writes.
+pub const DENY_BY_DEFAULT_SID: &str = "DenyByDefault";
+
+/// Where a restored policy came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetSource {
+    /// An earlier compliant policy of the repository, from CloudTrail event history.
+    CloudtrailHistory {
+        event_id: Option<String>,
+        event_time: Option<String>,
+    },
+    /// The offending policy with its violating grants removed and a deny-by-default added.
+    DerivedFromOffending,
+    /// The policy a `DeleteRepositoryPolicy` removed, which passes the rules.
+    DeletedPolicy,
+    /// The deleted policy with its violating grants removed and a deny-by-default added.
+    DerivedFromDeleted,
+    /// The configured (or default) baseline.
+    Baseline,
+}
+
+/// The policy the guard restores, with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub policy_text: String,
+    pub source: TargetSource,
+    /// Why a fallback was used, when one was.
+    pub note: Option<String>,
+}
+
+/// The deny-by-default statement the guard adds: deny every principal outside `account` and the
+/// allowlisted accounts, leaving AWS service principals alone.
+pub fn deny_by_default_statement(
+    account: &str,
+    rules: &RuleConfig,
+    sid: String,
+) -> Statement<'static> {
+    let accounts: BTreeSet<&str> = std::iter::once(account)
+        .chain(rules.allowed_root_accounts.iter().map(|a| a.as_str()))
+        .collect();
+    let string = |s: &str| ConditionValue::String(Cow::Owned(s.to_owned()));
+    Statement {
+        sid: Some(Cow::Owned(sid)),
+        effect: Effect::Deny,
+        principal: PrincipalElement::Principal(Principal::Any),
+        action: ActionElement::Action(vec![Cow::Borrowed("ecr:*")]),
+        condition: Some(vec![
+            ConditionBlock {
+                operator: Cow::Borrowed("StringNotEquals"),
+                entries: vec![(
+                    Cow::Borrowed("aws:PrincipalAccount"),
+                    accounts.into_iter().map(string).collect(),
+                )],
+            },
+            ConditionBlock {
+                operator: Cow::Borrowed("BoolIfExists"),
+                entries: vec![(
+                    Cow::Borrowed("aws:PrincipalIsAWSService"),
+                    vec![string("false")],
+                )],
+            },
+        ]),
+    }
+}
+
+/// The default baseline: the deny-by-default statement alone.
+pub fn default_baseline(account: &str, rules: &RuleConfig) -> Policy<'static> {
+    Policy {
+        version: Some(Version::V2012_10_17),
+        id: None,
+        statements: vec![deny_by_default_statement(
+            account,
+            rules,
+            DENY_BY_DEFAULT_SID.to_owned(),
+        )],
+    }
+}
+
+/// The baseline for a repository: the configured one, or the default for its account.
+pub fn baseline(account: &str, rules: &RuleConfig, configured: Option<&str>) -> String {
+    match configured {
+        Some(text) => text.to_owned(),
+        None => default_baseline(account, rules).to_json_text(),
+    }
+}
+
+/// Why a remedy cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemedyError {
+    #[error("the policy cannot be parsed: {0}")]
+    Unparsable(PolicyError),
+    #[error("the policy holds a condition number that cannot be written back exactly")]
+    InexactNumbers,
+    #[error("statement {0} grants what no statement of the original grants")]
+    Widens(usize),
+    #[error("no compliant policy to restore: the baseline does not pass the rules")]
+    BaselineFails,
+}
+
+/// The offending policy with every violating grant removed: `Allow` + `NotPrincipal`
+/// statements, unrestricted wildcard principals and non-allowlisted account roots (the whole
+/// statement when nothing is left to grant to), plus a deny-by-default statement when missing.
+pub fn derive<'a>(policy: &Policy<'a>, account: &str, rules: &RuleConfig) -> Policy<'a> {
+    let mut statements: Vec<Statement<'a>> = policy
+        .statements
+        .iter()
+        .filter_map(|s| narrow(s, rules))
+        .collect();
+    if !statements.iter().any(is_deny_by_default) {
+        let sid = unique_sid(&statements);
+        statements.push(deny_by_default_statement(account, rules, sid));
+    }
+    Policy {
+        version: policy.version,
+        id: policy.id.clone(),
+        statements,
+    }
+}
+
+/// A statement without its violating grants; `None` when nothing of it may stay.
+fn narrow<'a>(statement: &Statement<'a>, rules: &RuleConfig) -> Option<Statement<'a>> {
+    if statement.effect == Effect::Deny {
+        return Some(statement.clone());
+    }
+    let restricted = restricts_caller(statement);
+    let principal = match &statement.principal {
+        PrincipalElement::NotPrincipal(_) => return None,
+        PrincipalElement::Principal(Principal::Any) if restricted => Principal::Any,
+        PrincipalElement::Principal(Principal::Any) => return None,
+        PrincipalElement::Principal(Principal::Typed(entries)) => {
+            let kept: Vec<(PrincipalType, Vec<Cow<'a, str>>)> = entries
+                .iter()
+                .map(|(kind, values)| {
+                    let values = values
+                        .iter()
+                        .filter(|v| {
+                            *kind != PrincipalType::Aws
+                                || !((v.as_ref() == "*" && !restricted)
+                                    || rules.forbidden_root(v).is_some())
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>();
+                    (*kind, values)
+                })
+                .filter(|(_, values)| !values.is_empty())
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            Principal::Typed(kept)
+        }
+    };
+    Some(Statement {
+        principal: PrincipalElement::Principal(principal),
+        ..statement.clone()
+    })
+}
+
+/// Checks that `derived` grants nothing `original` did not: every `Allow` statement of
+/// `derived` has an `Allow` twin in `original` with the same actions and conditions and a
+/// superset of its principals. (Deny statements only ever take access away.) The handler checks
+/// this before writing a derived policy; the property test and the fuzzer check it too.
+pub fn narrows(original: &Policy, derived: &Policy) -> Result<(), RemedyError> {
+    let covered = |s: &Statement, o: &Statement| {
+        o.effect == Effect::Allow
+            && s.action == o.action
+            && s.condition == o.condition
+            && match (&s.principal, &o.principal) {
+                (PrincipalElement::Principal(p), PrincipalElement::Principal(op)) => {
+                    *op == Principal::Any
+                        || (*p != Principal::Any
+                            && PrincipalType::ALL.iter().all(|kind| {
+                                p.values(*kind).iter().all(|v| op.values(*kind).contains(v))
+                            }))
+                }
+                (a, b) => a == b,
+            }
+    };
+    for (index, s) in derived.statements.iter().enumerate() {
+        if s.effect == Effect::Allow && !original.statements.iter().any(|o| covered(s, o)) {
+            return Err(RemedyError::Widens(index));
+        }
+    }
+    Ok(())
+}
+
+fn unique_sid(statements: &[Statement]) -> String {
+    let taken = |sid: &str| statements.iter().any(|s| s.sid.as_deref() == Some(sid));
+    std::iter::once(DENY_BY_DEFAULT_SID.to_owned())
+        .chain((2..).map(|n| format!("{DENY_BY_DEFAULT_SID}{n}")))
+        .find(|sid| !taken(sid))
+        .unwrap_or_default()
+}
+
+/// The derived form of a policy text as a target, or why there is none: the text cannot be
+/// parsed, it holds a number that could not be written back exactly, or (defensively) the
+/// derived policy would grant something new.
+pub fn derived_target(
+    text: &str,
+    account: &str,
+    rules: &RuleConfig,
+    source: TargetSource,
+) -> Result<Target, RemedyError> {
+    let policy = Policy::parse(text).map_err(RemedyError::Unparsable)?;
+    if policy.has_inexact_numbers() {
+        return Err(RemedyError::InexactNumbers);
+    }
+    let derived = derive(&policy, account, rules);
+    narrows(&policy, &derived)?;
+    Ok(Target {
+        policy_text: derived.to_json_text(),
+        source,
+        note: None,
+    })
+}
+
+/// The most recent earlier policy of the same repository that passes the rules, from CloudTrail
+/// records (newest first, as `LookupEvents` returns them). Records that cannot be read, failed
+/// calls, other repositories, the current event and later events are skipped.
+pub fn pick_from_history<'r>(
+    records: impl IntoIterator<Item = &'r str>,
+    current: &EventFacts,
+    rules: &RuleConfig,
+) -> Option<Target> {
+    records.into_iter().find_map(|record| {
+        let Ok(Payload::Change(event)) = read_event(record) else {
+            return None;
+        };
+        let Change::PolicySet { policy_text } = event.change else {
+            return None;
+        };
+        let f = &event.facts;
+        let same_repository =
+            f.repository == current.repository && f.registry_id == current.registry_id;
+        let earlier = match (&f.event_time, &current.event_time) {
+            // CloudTrail writes ISO-8601 UTC times of one shape, which sort as text.
+            (Some(then), Some(now)) => then < now,
+            _ => true,
+        };
+        let other_event = f.event_id.is_none() || f.event_id != current.event_id;
+        if !(same_repository && earlier && other_event) {
+            return None;
+        }
+        rules.passes(&policy_text).then(|| Target {
+            policy_text: policy_text.clone(),
+            source: TargetSource::CloudtrailHistory {
+                event_id: f.event_id.clone(),
+                event_time: f.event_time.clone(),
+            },
+            note: None,
+        })
+    })
+}
+
+/// True for the changes whose revert first looks for an earlier policy in CloudTrail history.
+pub fn wants_history(change: &Change) -> bool {
+    matches!(change, Change::PolicySet { .. })
+}
+
+/// The policy to restore for an event, before the final compliance check. `history` is the
+/// result of the CloudTrail search (`None` where none was made); the choice among fallbacks is:
+/// `SetRepositoryPolicy` → history, else the derived policy, else the baseline; a deletion → the
+/// deleted policy when it passes, else its derived form, else the baseline; the scan's observed
+/// policy → its derived form, else the baseline; a new repository → the baseline.
+pub fn choose_target(
+    event: &PolicyEvent,
+    history: Option<Result<Target, String>>,
+    rules: &RuleConfig,
+    configured_baseline: Option<&str>,
+) -> Target {
+    let account = event.facts.registry_id.as_deref().unwrap_or_default();
+    let baseline = |note: Option<String>| Target {
+        policy_text: baseline(account, rules, configured_baseline),
+        source: TargetSource::Baseline,
+        note,
+    };
+    let derived_or_baseline = |text: &str, source, note: Option<String>| match derived_target(
+        text, account, rules, source,
+    ) {
+        Ok(target) => Target { note, ..target },
+        Err(why) => baseline(Some(match note {
+            Some(note) => format!("{note}; no derived policy: {why}"),
+            None => format!("no derived policy: {why}"),
+        })),
+    };
+    match &event.change {
+        Change::PolicySet { policy_text } => {
+            let note = match history {
+                Some(Ok(target)) => return target,
+                Some(Err(note)) => note,
+                None => "CloudTrail history was not searched".into(),
+            };
+            derived_or_baseline(policy_text, TargetSource::DerivedFromOffending, Some(note))
+        }
+        Change::NoPolicy {
+            call: ApiCall::DeleteRepositoryPolicy,
+            deleted_policy: Some(text),
+        } => match rules.check_text(text) {
+            Ok(violations) if violations.is_empty() => Target {
+                policy_text: text.clone(),
+                source: TargetSource::DeletedPolicy,
+                note: None,
+            },
+            Ok(_) => derived_or_baseline(text, TargetSource::DerivedFromDeleted, None),
+            Err(e) => baseline(Some(format!("the deleted policy cannot be parsed: {e}"))),
+        },
+        Change::NoPolicy {
+            call: ApiCall::DeleteRepositoryPolicy,
+            deleted_policy: None,
+        } => baseline(Some("the event does not carry the deleted policy".into())),
+        // The scheduled scan: no history, the live policy's derived form or the baseline.
+        Change::Observed {
+            policy_text: Some(text),
+        } => derived_or_baseline(text, TargetSource::DerivedFromOffending, None),
+        Change::NoPolicy { .. } | Change::Observed { .. } | Change::Ignored { .. } => {
+            baseline(None)
+        }
+    }
+}
+
+/// The target if it passes the rules; otherwise the baseline, if that passes. The guard never
+/// writes a policy that breaks its own rules, which is also what keeps its own write from
+/// triggering a revert.
+pub fn compliant_or_baseline(
+    target: Target,
+    account: &str,
+    rules: &RuleConfig,
+    configured_baseline: Option<&str>,
+) -> Result<Target, RemedyError> {
+    if rules.passes(&target.policy_text) {
+        return Ok(target);
+    }
+    let baseline = baseline(account, rules, configured_baseline);
+    if rules.passes(&baseline) {
+        return Ok(Target {
+            policy_text: baseline,
+            source: TargetSource::Baseline,
+            note: Some("the first choice of policy did not pass the rules".into()),
+        });
+    }
+    Err(RemedyError::BaselineFails)
+}
+
+/// What a revert does once the live policy is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePlan {
+    /// The repository is still in the state the event left it in: write the target.
+    Write,
+    /// The live policy already equals the target (a retried invocation, or someone else fixed
+    /// it): write nothing.
+    AlreadyInPlace,
+    /// The live policy changed after the event: write nothing, never overwrite a newer change.
+    Superseded,
+}
+
+/// Compares the live policy (`None`: no policy) with the target and with the state the event
+/// left (`None`: no policy), as parsed JSON, since ECR re-formats what it stores.
+pub fn plan_write(live: Option<&str>, event_state: Option<&str>, target: &Target) -> WritePlan {
+    if live.is_some_and(|l| same_document(l, &target.policy_text)) {
+        return WritePlan::AlreadyInPlace;
+    }
+    let still_current = match (live, event_state) {
+        (None, None) => true,
+        (Some(live), Some(set)) => same_document(live, set),
+        _ => false,
+    };
+    if still_current {
+        WritePlan::Write
+    } else {
+        WritePlan::Superseded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(allow: &[&str]) -> RuleConfig {
+        RuleConfig::allowing(allow.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn the_default_baseline_denies_outsiders_and_passes_the_rules() {
+        let r = rules(&["111122223333"]);
+        let text = default_baseline("123456789012", &r).to_json_text();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let s = &parsed["Statement"][0];
+        assert_eq!(s["Sid"], "DenyByDefault");
+        assert_eq!(s["Effect"], "Deny");
+        assert_eq!(s["Principal"], "*");
+        assert_eq!(s["Action"], "ecr:*");
+        assert_eq!(
+            s["Condition"]["StringNotEquals"]["aws:PrincipalAccount"],
+            serde_json::json!(["111122223333", "123456789012"])
+        );
+        assert_eq!(
+            s["Condition"]["BoolIfExists"]["aws:PrincipalIsAWSService"],
+            "false"
+        );
+        assert!(r.check(&Policy::parse(&text).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn derive_drops_only_the_violating_grants() {
+        let text = r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"Mixed","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::987654321098:root","arn:aws:iam::123456789012:role/app","111122223333","*"]},"Action":"ecr:BatchGetImage"},
+          {"Sid":"Public","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+          {"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}},
+          {"Sid":"AllBut","Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/x"},"Action":"ecr:*"},
+          {"Sid":"OnlyRoot","Effect":"Allow","Principal":{"AWS":"987654321098"},"Action":"ecr:*"},
+          {"Sid":"DenyByDefault","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/y"},"Action":"ecr:PutImage"}]}"#;
+        let r = rules(&["111122223333"]);
+        let policy = Policy::parse(text).unwrap();
+        let derived = derive(&policy, "123456789012", &r);
+        let sids: Vec<_> = derived
+            .statements
+            .iter()
+            .map(|s| s.sid.as_deref().unwrap())
+            .collect();
+        assert_eq!(sids, ["Mixed", "Org", "DenyByDefault", "DenyByDefault2"]);
+        assert_eq!(
+            derived.statements[0].principal,
+            PrincipalElement::Principal(Principal::Typed(vec![(
+                PrincipalType::Aws,
+                vec![
+                    "arn:aws:iam::123456789012:role/app".into(),
+                    "111122223333".into()
+                ]
+            )]))
+        );
+        assert!(r.check(&derived).is_empty(), "{:?}", r.check(&derived));
+    }
+
+    #[test]
+    fn narrows_rejects_any_widening() {
+        let parse = |t: &'static str| Policy::parse(t).unwrap();
+        let original = parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["a","b"]},"Action":"ecr:BatchGetImage"}}"#,
+        );
+        let fewer = parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:BatchGetImage"}}"#,
+        );
+        assert_eq!(narrows(&original, &fewer), Ok(()));
+        for wider in [
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"c"},"Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"NotAction":"ecr:PutImage"}}"#,
+        ] {
+            assert!(narrows(&original, &parse(wider)).is_err(), "{wider}");
+        }
+    }
+
+    #[test]
+    fn history_picks_the_newest_earlier_compliant_policy_of_the_same_repository() {
+        let record = |id: &str, time: &str, repo: &str, policy: &str, error: Option<&str>| {
+            let mut r = serde_json::json!({
+                "eventSource": "ecr.amazonaws.com", "eventName": "SetRepositoryPolicy",
+                "eventID": id, "eventTime": time, "awsRegion": "eu-west-1",
+                "recipientAccountId": "123456789012",
+                "requestParameters": {"repositoryName": repo, "policyText": policy}});
+            if let Some(code) = error {
+                r["errorCode"] = code.into();
+            }
+            r.to_string()
+        };
+        let good = default_baseline("123456789012", &RuleConfig::default()).to_json_text();
+        let bad = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"*"}}"#;
+        let records = [
+            record("now", "2026-11-20T10:00:00Z", "team/app", bad, None),
+            record("later", "2026-11-20T11:00:00Z", "team/app", &good, None),
+            record(
+                "other-repo",
+                "2026-11-20T09:00:00Z",
+                "team/other",
+                &good,
+                None,
+            ),
+            record(
+                "failed",
+                "2026-11-20T08:30:00Z",
+                "team/app",
+                &good,
+                Some("AccessDenied"),
+            ),
+            record("violating", "2026-11-20T08:00:00Z", "team/app", bad, None),
+            record("compliant", "2026-11-19T08:00:00Z", "team/app", &good, None),
+            record("older", "2026-11-18T08:00:00Z", "team/app", &good, None),
+        ];
+        let current = EventFacts {
+            repository: Some("team/app".into()),
+            registry_id: Some("123456789012".into()),
+            event_id: Some("now".into()),
+            event_time: Some("2026-11-20T10:00:00Z".into()),
+            ..EventFacts::default()
+        };
+        let hit = pick_from_history(
+            records.iter().map(String::as_str),
+            &current,
+            &RuleConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            hit.source,
+            TargetSource::CloudtrailHistory {
+                event_id: Some("compliant".into()),
+                event_time: Some("2026-11-19T08:00:00Z".into())
+            }
+        );
+        assert_eq!(hit.policy_text, good);
+    }
+}
