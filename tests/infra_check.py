@@ -3,6 +3,9 @@ template decoder (it understands !Sub, !GetAtt and the other short forms).
 
     python3 tests/infra_check.py template.yaml pattern  # {"<events file>": bool}, moto's matcher
     python3 tests/infra_check.py stackset.yaml iam      # [{"policy", "statement"}] of the function
+
+These read the templates as written; tests/infra_deploy.py checks that they deploy (every
+combination of their conditions, translated, created on moto server and read back).
 """
 
 import glob
@@ -41,11 +44,25 @@ def pattern(resources):
     return result
 
 
+def role_of_function(resources):
+    """The logical id of the role the function runs as, when the template declares it."""
+    role = resources["GuardFunction"]["Properties"].get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        target = role["Fn::GetAtt"]
+        return target[0] if isinstance(target, list) else target.split(".", 1)[0]
+    return None
+
+
 def iam(resources):
-    """Every statement of the function's own policies, with the policy's name."""
-    if "GuardRole" in resources:
-        policies = [
-            (p["PolicyName"], p["PolicyDocument"]) for p in resources["GuardRole"]["Properties"]["Policies"]
+    """Every statement of the function's own policies, with the policy's name: the declared
+    role's Policies and each AWS::IAM::Policy attached to that role, or SAM's Policies."""
+    role = role_of_function(resources)
+    if role:
+        policies = [(p["PolicyName"], p["PolicyDocument"]) for p in resources[role]["Properties"].get("Policies", [])]
+        policies += [
+            (r["Properties"]["PolicyName"], r["Properties"]["PolicyDocument"])
+            for r in resources.values()
+            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"].get("Roles", [])
         ]
     else:
         policies = [("inline", p) for p in resources["GuardFunction"]["Properties"]["Policies"]]

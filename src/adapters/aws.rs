@@ -236,6 +236,24 @@ pub struct SnsNotifier {
     pub topic_arn: String,
 }
 
+impl SnsNotifier {
+    /// A notifier for `topic_arn`, with a client in the topic's own region: SNS only accepts a
+    /// publish in the topic's region, and a central topic may live in another one.
+    pub fn new(sdk: &SdkConfig, topic_arn: String) -> SnsNotifier {
+        let topic_region = topic_arn.split(':').nth(3).filter(|r| !r.is_empty());
+        let client = match topic_region {
+            Some(region) if sdk.region().is_none_or(|r| r.as_ref() != region) => {
+                let config = aws_sdk_sns::config::Builder::from(sdk)
+                    .region(aws_config::Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_sns::Client::from_conf(config)
+            }
+            _ => aws_sdk_sns::Client::new(sdk),
+        };
+        SnsNotifier { client, topic_arn }
+    }
+}
+
 impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
         let operation = "sns:Publish";
@@ -286,10 +304,7 @@ impl AwsPorts {
             history: CloudTrailHistory {
                 client: aws_sdk_cloudtrail::Client::new(sdk),
             },
-            notifier: SnsNotifier {
-                client: aws_sdk_sns::Client::new(sdk),
-                topic_arn,
-            },
+            notifier: SnsNotifier::new(sdk, topic_arn),
         }
     }
 

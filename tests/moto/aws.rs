@@ -506,3 +506,23 @@ async fn handle_replays_an_event_through_the_handler_from_the_command_line() {
         "error: no alert topic: pass --topic-arn or set `alert_topic_arn` in the config\n"
     );
 }
+
+#[tokio::test]
+async fn alerts_reach_a_central_topic_in_another_region() {
+    // The topic and its subscriber in eu-west-1; the guard runs in eu-central-1.
+    let central = Aws::new("central-region", true).await;
+    let sdk = support::moto().sdk_config("eu-central-1").await;
+    let ports = ecr_policy_guard::adapters::aws::AwsPorts::new(
+        &sdk,
+        central.topic_arn.clone(),
+        "/ecr-policy-guard/central-region".into(),
+    );
+    let ev = event("set-policy-cross-account-root.json", "t-central/repo");
+    let incident = handle(&ev.to_string(), &config(Mode::Alert), ports.ports())
+        .await
+        .unwrap();
+    assert_eq!(incident.taken, Taken::Alerted);
+    let alerts = central.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["TopicArn"], central.topic_arn);
+}
