@@ -40,6 +40,9 @@ pub mod env {
 pub enum ConfigError {
     #[error("config is not valid TOML: {0}")]
     Toml(String),
+    /// Valid TOML that is not a valid config: an unknown setting, a wrong type or value.
+    #[error("config {0}")]
+    Setting(String),
     #[error(
         "`allowed_root_accounts` entry {0} is not a 12-digit account id or an account root ARN"
     )]
@@ -65,17 +68,21 @@ struct ConfigFile {
 impl Config {
     /// Parses a TOML config file; absent settings keep their defaults.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| {
-            // toml's own rendering spans several lines; keep the message and the line number.
+        // toml's own rendering spans several lines; keep the message and the line number.
+        let one_line = |e: toml::de::Error| {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let message = e.message().trim_end_matches('\n').replace('\n', " ");
-            ConfigError::Toml(match line {
+            match line {
                 Some(line) => format!("line {line}: {message}"),
                 None => message,
-            })
-        })?;
+            }
+        };
+        // Syntax first, so that a well-formed file with a wrong setting is not called bad TOML.
+        toml::from_str::<toml::Table>(text).map_err(|e| ConfigError::Toml(one_line(e)))?;
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| ConfigError::Setting(one_line(e)))?;
         let config = Config {
             mode: file.mode.unwrap_or_default(),
             rules: allowing(
@@ -252,9 +259,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with(
-                "environment variable `GUARD_CONFIG`: config is not valid TOML: line 1"
-            ),
+            err.starts_with("environment variable `GUARD_CONFIG`: config line 1"),
             "{err}"
         );
     }
@@ -265,9 +270,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("config is not valid TOML: line 2: unknown field `modee`"),
+            err.starts_with("config line 2: unknown field `modee`"),
             "{err}"
         );
+        let err = Config::from_toml("mode = \"alert\"\nmodee 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config is not valid TOML: line 2"), "{err}");
         assert!(!err.contains('\n'));
         let err = Config::from_toml("mode = \"loud\"")
             .unwrap_err()

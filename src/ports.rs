@@ -9,7 +9,7 @@ use std::future::Future;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
     /// Throttling, a 5xx, a timeout or a dropped connection: retrying may succeed.
-    #[error("{operation} failed temporarily: {message}")]
+    #[error("{operation} failed (a retry may succeed): {message}")]
     Transient {
         operation: &'static str,
         message: String,

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_ecr::config::http::HttpResponse;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 use ecr_policy_guard_core::render::Alert;
 
@@ -49,17 +49,59 @@ where
                 PortError::Failed { operation, message }
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            PortError::Transient {
-                operation,
-                message: DisplayErrorContext(err).to_string(),
-            }
-        }
+        SdkError::DispatchFailure(failure) if failure.is_io() => PortError::Transient {
+            operation,
+            message: format!("cannot connect: {}", root_cause(err)),
+        },
+        SdkError::TimeoutError(_) => PortError::Transient {
+            operation,
+            message: "timed out".into(),
+        },
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => PortError::Transient {
+            operation,
+            message: causes(err),
+        },
         _ => PortError::Failed {
             operation,
-            message: DisplayErrorContext(err).to_string(),
+            message: causes(err),
         },
     }
+}
+
+/// The error and its sources on one line, without the SDK's debug dump (which
+/// `DisplayErrorContext` appends): what a person reads in an alert or at a shell.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        // Some errors repeat their source in their own text.
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let line = parts.join(": ");
+    match line.char_indices().nth(MAX_CAUSE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// Longest error chain kept in a message.
+const MAX_CAUSE_CHARS: usize = 300;
+
+/// The innermost source: for a connection, the operating system's reason.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(source) = e.source() {
+        e = source;
+    }
+    e.to_string()
 }
 
 /// Repository policies through ECR.

@@ -48,6 +48,17 @@ impl Memory {
         self
     }
 
+    /// Adds CloudTrail records (newest first) ahead of the history's first page, as newer events.
+    pub fn record_history(&self, records: Vec<String>) {
+        let mut pages = lock(&self.history);
+        match pages.first_mut() {
+            Some(first) => {
+                first.splice(0..0, records);
+            }
+            None => pages.push(records),
+        }
+    }
+
     /// Creates the repository if needed and sets (or removes) its policy.
     pub fn put(&self, name: &str, policy: Option<&str>) {
         lock(&self.policies).insert(name.to_owned(), policy.map(str::to_owned));

@@ -14,10 +14,12 @@ pub use scan::scan;
 use crate::ports::PortError;
 
 /// A failure that must fail the invocation, so that Lambda retries it (and, once retries are
-/// exhausted, sends it to the on-failure destination). Nothing else fails an invocation.
+/// exhausted, sends it to the on-failure destination). Nothing else fails an invocation. Its
+/// message is the failed call's; the Lambda says that it retries ([`lambda_runtime::Diagnostic`]),
+/// the CLI does not.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
-    #[error("{0}; failing the invocation so that it is retried")]
+    #[error("{0}")]
     Retry(PortError),
 }
 
@@ -27,7 +29,7 @@ impl From<AppError> for lambda_runtime::Diagnostic {
         // A stable, descriptive type rather than the Rust type name the runtime would report.
         lambda_runtime::Diagnostic {
             error_type: "ecr-policy-guard.Retryable".into(),
-            error_message: error.to_string(),
+            error_message: format!("{error}; failing the invocation so that it is retried"),
         }
     }
 }

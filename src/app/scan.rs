@@ -141,12 +141,15 @@ where
     })
     .await?;
     let event = PolicyEvent::observed(&repository.name, &repository.registry_id, region, live);
-    let incident = respond(&event, config, ports)
+    let mut incident = respond(&event, config, ports)
         .await
         .map_err(|AppError::Retry(e)| e)?;
-    // Changes made get the usual per-repository alert; findings alone go into the summary.
-    if matches!(incident.taken, Taken::Reverted | Taken::RevertFailed) {
-        ports.notifier.publish(&render(&incident)).await?;
+    // Changes made get the usual per-repository alert; findings alone go into the summary,
+    // and say so rather than claim an alert of their own.
+    match incident.taken {
+        Taken::Reverted | Taken::RevertFailed => ports.notifier.publish(&render(&incident)).await?,
+        Taken::Alerted => incident.taken = Taken::Reported,
+        _ => {}
     }
     Ok(incident)
 }

@@ -1,7 +1,7 @@
 //! Reading "AWS API Call via CloudTrail" events (EventBridge envelope or bare CloudTrail record)
 //! into the facts the guard reports and the policy change it judges.
 
-use crate::json::Json;
+use crate::json::{Json, JsonError};
 use crate::text::tick;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,8 @@ pub const ECR_EVENT_SOURCE: &str = "ecr.amazonaws.com";
 pub enum EventError {
     #[error("event is {bytes} bytes; the limit is {MAX_EVENT_BYTES}")]
     TooLarge { bytes: usize },
-    #[error("event is not valid JSON: {0}")]
-    Json(String),
+    #[error("event {0}")]
+    Json(JsonError),
     #[error("event must be a JSON object, found {0}")]
     NotObject(&'static str),
     #[error(
@@ -31,6 +31,8 @@ pub enum EventError {
     Unrecognised,
     #[error("EventBridge event has no `detail`")]
     NoDetail,
+    #[error("this is a policy document (it has `Statement`), not an event")]
+    PolicyNotEvent,
     #[error("malformed event: {0}")]
     Malformed(String),
 }
@@ -235,7 +237,7 @@ pub fn read_event(text: &str) -> Result<Payload, EventError> {
     }
     // The strict tree rejects duplicate keys anywhere, which serde_json's typed parse would
     // resolve silently for fields it ignores.
-    let tree = Json::parse(text).map_err(|e| EventError::Json(e.to_string()))?;
+    let tree = Json::parse(text).map_err(EventError::Json)?;
     if tree.as_object().is_none() {
         return Err(EventError::NotObject(tree.kind()));
     }
@@ -274,9 +276,11 @@ pub fn read_event(text: &str) -> Result<Payload, EventError> {
         }
         read_record(&envelope.detail, "detail.", facts).map(Payload::Change)
     } else if has("eventSource") || has("eventName") {
-        let record: Value =
-            serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
+        // The strict parse above succeeded, so this one cannot fail on syntax.
+        let record: Value = deserialize_text(text)?;
         read_record(&record, "", EventFacts::default()).map(Payload::Change)
+    } else if has("Statement") {
+        Err(EventError::PolicyNotEvent)
     } else {
         Err(EventError::Unrecognised)
     }

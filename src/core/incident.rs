@@ -25,10 +25,12 @@ pub enum Taken {
     RevertFailed,
     /// The event could not be read.
     MalformedEvent,
+    /// A scan finding in alert mode: listed in the scan's summary alert, no alert of its own.
+    Reported,
 }
 
 impl Taken {
-    pub const ALL: [Taken; 7] = [
+    pub const ALL: [Taken; 8] = [
         Taken::Nothing,
         Taken::Alerted,
         Taken::Reverted,
@@ -36,6 +38,7 @@ impl Taken {
         Taken::RevertSuperseded,
         Taken::RevertFailed,
         Taken::MalformedEvent,
+        Taken::Reported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Taken {
             Taken::RevertSuperseded => "revert-superseded",
             Taken::RevertFailed => "revert-failed",
             Taken::MalformedEvent => "malformed-event",
+            Taken::Reported => "reported",
         }
     }
 }

@@ -22,11 +22,108 @@ pub enum Json<'a> {
     Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
+/// Why a text is not a strict JSON document, worded for the person who has to fix it. Its
+/// messages read after the thing named: "policy is not JSON: ...".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    problem: JsonProblem,
+    /// 1-based line of the problem (0 where it has no position).
+    pub line: usize,
+    /// 1-based column of the problem (0 where it has no position).
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JsonProblem {
+    Empty,
+    ByteOrderMark,
+    /// Not JSON at all (YAML, say): the text as it starts.
+    NotJson(String),
+    /// JSON with an error: serde_json's message without its position.
+    Invalid(String),
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match &self.problem {
+            JsonProblem::Empty => f.write_str("is empty, not a JSON document"),
+            JsonProblem::ByteOrderMark => f.write_str(
+                "starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
+            ),
+            JsonProblem::NotJson(start) => write!(
+                f,
+                "is not JSON: it starts with {}, where a JSON object (`{{`) was expected",
+                tick(start)
+            ),
+            JsonProblem::Invalid(message) => write!(
+                f,
+                "is not valid JSON: {message} at line {} column {}",
+                self.line, self.column
+            ),
+        }
+    }
+}
+
+impl JsonError {
+    /// The same error placed in a larger file: the text parsed was line `line` of it (JSON
+    /// Lines), so line 1 of the text is that line.
+    pub fn on_line(mut self, line: usize) -> JsonError {
+        if self.line > 0 {
+            self.line += line - 1;
+        }
+        self
+    }
+
+    fn of(text: &str, error: &serde_json::Error) -> JsonError {
+        let at = |problem| JsonError {
+            problem,
+            line: error.line(),
+            column: error.column(),
+        };
+        // These two concern the whole text, not a position in it.
+        let whole = |problem| JsonError {
+            problem,
+            line: 0,
+            column: 0,
+        };
+        if text.starts_with('\u{feff}') {
+            return whole(JsonProblem::ByteOrderMark);
+        }
+        let start = text.trim_start();
+        if start.is_empty() {
+            return whole(JsonProblem::Empty);
+        }
+        let message = error.to_string();
+        // serde_json appends the position; it is kept in the fields and rendered again.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m)
+            .to_owned();
+        // A document whose very first token is not JSON (YAML, prose): say so plainly.
+        let leading = &text[..text.len() - start.len()];
+        let first_token = error.classify() == serde_json::error::Category::Syntax
+            && error.line() == 1 + leading.matches('\n').count()
+            && (message == "expected value" || message == "expected ident")
+            && !start.starts_with(['{', '[', '"']);
+        if first_token {
+            let head: String = start
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(24)
+                .collect();
+            return at(JsonProblem::NotJson(head));
+        }
+        at(JsonProblem::Invalid(message))
+    }
+}
+
 impl<'a> Json<'a> {
     /// Parses a whole document: rejects duplicate keys, trailing data and nesting deeper
     /// than serde_json's recursion limit (128).
-    pub fn parse(text: &'a str) -> Result<Json<'a>, serde_json::Error> {
-        serde_json::from_str(text)
+    pub fn parse(text: &'a str) -> Result<Json<'a>, JsonError> {
+        serde_json::from_str(text).map_err(|e| JsonError::of(text, &e))
     }
 
     /// The JSON type name, for error messages.
@@ -214,7 +311,10 @@ mod tests {
         let err = Json::parse("{\"a\\nb\": 1, \"a\\nb\": 2}")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("duplicate key `a\\nb`"), "{err}");
+        assert!(
+            err.starts_with("is not valid JSON: duplicate key `a\\nb`"),
+            "{err}"
+        );
         assert!(!err.contains('\n'));
     }
 
@@ -224,6 +324,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("duplicate key `Effect`"), "{err}");
+    }
+
+    #[test]
+    fn errors_say_plainly_what_is_wrong() {
+        let err = |t: &str| Json::parse(t).unwrap_err().to_string();
+        assert_eq!(err(""), "is empty, not a JSON document");
+        assert_eq!(err("  \n "), "is empty, not a JSON document");
+        assert!(err("\u{feff}{}").starts_with("starts with a UTF-8 byte order mark"));
+        assert_eq!(
+            err("Version: \"2012-10-17\"\nStatement:"),
+            "is not JSON: it starts with `Version: \"2012-10-17\"`, where a JSON object (`{`) was expected"
+        );
+        assert!(err("\n  hello").starts_with("is not JSON: it starts with `hello`"));
+        assert_eq!(
+            err("{\"a\": tru}"),
+            "is not valid JSON: expected ident at line 1 column 10"
+        );
+        assert!(err("{\"a\": [1,").starts_with("is not valid JSON: EOF while parsing"));
+    }
+
+    #[test]
+    fn a_json_lines_error_names_the_line_of_the_file() {
+        let e = Json::parse("{\"a\": }").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.on_line(4).to_string().ends_with("at line 4 column 7"));
+        assert_eq!(Json::parse("").unwrap_err().on_line(4).line, 0);
     }
 
     #[test]

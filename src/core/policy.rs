@@ -4,7 +4,7 @@
 //! tree against the repository-policy grammar ECR accepts (no `Resource`, no unknown keys, no
 //! empty arrays, exactly one of `Principal`/`NotPrincipal` and of `Action`/`NotAction`).
 
-use crate::json::Json;
+use crate::json::{Json, JsonError};
 use crate::text::{escape, tick};
 use std::borrow::Cow;
 use std::fmt;
@@ -15,14 +15,25 @@ pub const MAX_POLICY_CHARS: usize = 10_240;
 /// A policy that failed to parse or validate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("policy is not valid JSON: {0}")]
-    Json(String),
+    #[error("policy {0}")]
+    Json(JsonError),
     #[error("policy must be a JSON object, found {0}")]
     NotObject(&'static str),
     #[error("policy is {chars} characters; ECR's limit is {MAX_POLICY_CHARS}")]
     TooLong { chars: usize },
     #[error("{place}: {problem}")]
     Invalid { place: Place, problem: String },
+}
+
+impl PolicyError {
+    /// The same error for a policy that is line `line` of a larger file (JSON Lines): a JSON
+    /// error's position names that line.
+    pub fn on_line(self, line: usize) -> PolicyError {
+        match self {
+            PolicyError::Json(e) => PolicyError::Json(e.on_line(line)),
+            other => other,
+        }
+    }
 }
 
 /// Where in a policy a problem sits.
@@ -193,7 +204,7 @@ impl<'a> Policy<'a> {
                 return Err(PolicyError::TooLong { chars });
             }
         }
-        let json = Json::parse(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        let json = Json::parse(text).map_err(PolicyError::Json)?;
         Policy::from_json(&json)
     }
 
@@ -505,6 +516,29 @@ fn found(json: &Json) -> String {
     match json {
         Json::String(s) => tick(s),
         other => other.kind().to_owned(),
+    }
+}
+
+/// The keys of `aws ecr get-repository-policy` and `get-registry-policy` output.
+const API_OUTPUT_KEYS: [&str; 3] = ["registryId", "repositoryName", "policyText"];
+
+/// The policy document a text holds: the text itself, or the `policyText` of the AWS CLI's
+/// `ecr get-repository-policy` / `get-registry-policy` output (what people save first). Anything
+/// else is returned as it is, for [`Policy::parse`] to judge.
+pub fn document_text(text: &str) -> Cow<'_, str> {
+    // Cheap test first: policies themselves never have this key.
+    if !text.contains("\"policyText\"") {
+        return Cow::Borrowed(text);
+    }
+    let Ok(Json::Object(members)) = Json::parse(text) else {
+        return Cow::Borrowed(text);
+    };
+    let only_output_keys = members
+        .iter()
+        .all(|(key, _)| API_OUTPUT_KEYS.contains(&key.as_ref()));
+    match members.iter().find(|(key, _)| key == "policyText") {
+        Some((_, Json::String(policy))) if only_output_keys => Cow::Owned(policy.to_string()),
+        _ => Cow::Borrowed(text),
     }
 }
 

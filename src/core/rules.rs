@@ -220,7 +220,7 @@ impl RuleConfig {
         if !policy.statements.iter().any(is_deny_by_default) {
             violations.push(policy_wide(
                 RuleId::DenyByDefaultRequired,
-                "no statement denies everyone by default; add one with `Effect` `Deny`, `Principal` `*` and `Action` `ecr:*`, exempting the allowed roles with a condition such as `ArnNotEquals` on `aws:PrincipalArn`",
+                "no statement denies everyone else; add a `Deny` of `ecr:*` for `Principal` `*`, exempting your roles with `ArnNotEquals` on `aws:PrincipalArn`",
             ));
         }
         violations
@@ -230,7 +230,7 @@ impl RuleConfig {
     pub fn check_no_policy(&self) -> Vec<Violation> {
         vec![policy_wide(
             RuleId::DenyByDefaultRequired,
-            "the repository has no policy, so nothing denies access by default; set a policy with a deny-by-default statement (`Effect` `Deny`, `Principal` `*`, `Action` `ecr:*`)",
+            "the repository has no policy, so nothing denies access by default; set one with a `Deny` of `ecr:*` for `Principal` `*`",
         )]
     }
 
@@ -257,7 +257,7 @@ impl RuleConfig {
                 out.push(found(
                     RuleId::NoAllowNotPrincipal,
                     None,
-                    "`Allow` with `NotPrincipal` grants access to every principal except the listed ones; use `Principal` and name the roles that need access".into(),
+                    "grants every principal except the ones listed; use `Principal` with the roles that need access".into(),
                 ));
                 return;
             }
@@ -267,7 +267,7 @@ impl RuleConfig {
             out.push(found(
                 RuleId::NoWildcardPrincipal,
                 Some("*"),
-                "principal `*` opens the repository to anyone with an AWS account; name the roles instead, or restrict the caller with a condition such as `StringEquals` on `aws:PrincipalOrgID`".into(),
+                "grants anyone with an AWS account; name the roles, or restrict the caller (e.g. `StringEquals` on `aws:PrincipalOrgID`)".into(),
             ));
         }
         for value in principal.values(PrincipalType::Aws) {
@@ -278,8 +278,7 @@ impl RuleConfig {
                 RuleId::NoRootPrincipal,
                 Some(value),
                 format!(
-                    "{} is the root of account {account} and grants access to every user and role that account permits; name the specific role ARNs instead, or allowlist the account in `allowed_root_accounts`",
-                    tick(value)
+                    "grants all of account {account} (its root); name its roles instead, or allowlist the account in `allowed_root_accounts`"
                 )
                 .into(),
             ));

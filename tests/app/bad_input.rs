@@ -38,7 +38,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str, &'static str)> {
         (
             "not-json",
             Event(bytes("hello")),
-            "event is not valid JSON",
+            "event is not JSON: it starts with `hello`",
             "`malformed-event`",
         ),
         (

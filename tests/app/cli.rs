@@ -155,7 +155,8 @@ fn bad_config_files_fail_before_any_check() {
         &["check", "--config", &config, "-"],
         Some(ROOT_GRANT.as_bytes()),
     );
-    assert_one_line_error(&out, "line 2: unknown field `allowlist`");
+    assert_one_line_error(&out, "config line 2: unknown field `allowlist`");
+    assert!(!stderr(&out).contains("not valid TOML"));
 }
 
 #[test]
@@ -233,12 +234,26 @@ fn evaluate_several_files_gives_json_lines_and_the_worst_exit_code() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["file"], files[0].as_str());
     assert_eq!(lines[0]["action"], "none");
     assert_eq!(lines[1]["action"], "alert");
+    // The last line is the summary, with no `action` of its own.
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"summary": {"events": 3, "ignored": 0, "compliant": 1, "alert": 1, "revert": 0, "unreadable": 1}})
+    );
     assert_eq!(stderr(&out).lines().count(), 1);
     assert!(stderr(&out).contains("not-json.json"));
+
+    // Text: one block per file, then the counts.
+    args.retain(|a| *a != "--format" && *a != "json");
+    let out = run(&args, None);
+    let text = stdout(&out);
+    assert!(
+        text.ends_with("3 events: 0 to revert, 1 to alert, 1 compliant, 0 ignored, 1 unreadable\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -380,5 +395,213 @@ fn check_refuses_an_input_without_any_policy() {
         code(&run(&["check"], None)),
         2,
         "no input at all is a usage error"
+    );
+}
+
+/// Runs the CLI with only the given environment (no AWS profile, no instance metadata).
+fn run_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let home = tempdir();
+    std::process::Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
+        .args(args)
+        .current_dir(crate::root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_region_credentials_or_endpoint_is_one_line_saying_what_to_set() {
+    let topic = "arn:aws:sns:eu-west-1:123456789012:alerts";
+    let scan = ["scan", "--topic-arn", topic];
+    assert_one_line_error(
+        &run_env(
+            &scan,
+            &[
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+            ],
+        ),
+        "no AWS region: set AWS_REGION",
+    );
+    assert_one_line_error(
+        &run_env(&scan, &[("AWS_REGION", "eu-west-1")]),
+        "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    );
+    // An endpoint that is down: the reason, not the SDK's debug dump or Lambda's retry wording.
+    let down = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+    ];
+    let out = run_env(&scan, &down);
+    assert_one_line_error(&out, "cannot connect: Connection refused");
+    let err = stderr(&out);
+    assert!(err.len() < 200 && !err.contains("invocation"), "{err}");
+    // `handle` takes the event's region, so AWS_REGION is not needed for it.
+    let event = path("events/set-policy-public-pull.json");
+    let out = run_env(&["handle", "--topic-arn", topic, &event], &down[1..]);
+    assert_one_line_error(
+        &out,
+        "sts:GetCallerIdentity failed (a retry may succeed): cannot connect",
+    );
+}
+
+#[test]
+fn not_json_a_byte_order_mark_and_a_policy_given_to_evaluate_are_named_plainly() {
+    assert_one_line_error(
+        &run(&["check", "-"], Some(b"Version: 2012-10-17\n")),
+        "policy is not JSON: it starts with `Version: 2012-10-17`",
+    );
+    let mut bom = "\u{feff}".as_bytes().to_vec();
+    bom.extend_from_slice(ROOT_GRANT.as_bytes());
+    assert_one_line_error(
+        &run(&["check", "-"], Some(&bom)),
+        "policy starts with a UTF-8 byte order mark (BOM)",
+    );
+    assert_one_line_error(
+        &run(&["evaluate", "-"], Some(ROOT_GRANT.as_bytes())),
+        "this is a policy document (it has `Statement`), not an event; to judge a policy, use `ecr-policy-guard check`",
+    );
+}
+
+#[test]
+fn the_output_of_aws_ecr_get_repository_policy_is_checked_as_its_policy() {
+    let output = serde_json::json!({"registryId": "123456789012",
+        "repositoryName": "platform/base-images", "policyText": ROOT_GRANT});
+    let out = run(&["check", "-"], Some(output.to_string().as_bytes()));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stdout(&out).contains("principal `arn:aws:iam::987654321098:root`"));
+    let registry = serde_json::json!({"registryId": "123456789012", "policyText": ROOT_GRANT});
+    let out = run(
+        &["check", "--jsonl", "-"],
+        Some(format!("{registry}\n").as_bytes()),
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+}
+
+#[test]
+fn json_lines_errors_name_the_line_of_the_file_and_standard_input_is_named_so() {
+    let input = format!("{}\n\n\n{{\"Version\": }}\n", ROOT_GRANT.replace('\n', ""));
+    let out = run(&["check", "--jsonl", "-"], Some(input.as_bytes()));
+    assert_eq!(code(&out), 2);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "standard input:4: INVALID policy is not valid JSON: expected value at line 4 column 13"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("standard input:1: NOT COMPLIANT"), "{text}");
+    let out = run(
+        &["check", "--format", "json", "--jsonl", "-"],
+        Some(input.as_bytes()),
+    );
+    // JSON keeps the argument as given.
+    assert_eq!(json(&out)["results"][1]["file"], "-");
+}
+
+#[test]
+fn violation_lines_say_the_principal_once_and_stay_short() {
+    let out = run(
+        &[
+            "check",
+            &path("tests/fixtures/policies/mixed-several-violations.json"),
+        ],
+        None,
+    );
+    for line in stdout(&out).lines().filter(|l| l.starts_with("  - ")) {
+        assert!(
+            line.chars().count() <= 240,
+            "{} chars: {line}",
+            line.chars().count()
+        );
+        if let Some((_, principal)) = line.split_once(", principal ") {
+            let principal = principal.split(':').next().unwrap_or_default();
+            assert_eq!(line.matches(principal).count(), 1, "{line}");
+        }
+    }
+}
+
+#[test]
+fn help_names_the_exit_codes_of_every_subcommand_and_what_the_config_holds() {
+    for (command, codes) in [
+        ("check", "0 every input compliant, 1 violations, 2"),
+        ("evaluate", "0 ignored or compliant, 1"),
+        ("handle", "0 nothing to do, 1"),
+        ("scan", "3 stopped early"),
+    ] {
+        let out = run(&[command, "--help"], None);
+        assert_eq!(code(&out), 0);
+        let help = stdout(&out);
+        assert!(
+            help.contains("Exit codes: 0 ") && help.contains(codes),
+            "{command}: {help}"
+        );
+        assert!(help.contains("`check` reads only its"), "{command}: {help}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // `evaluate many.json | head -1`: once the reader is gone, no error per remaining file.
+    let file = path("events/set-policy-cross-account-root.json");
+    let files = vec![file.as_str(); 200];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
+        .arg("evaluate")
+        .args(&files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    use std::io::Read;
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // The worst of what was judged before the pipe closed: violations.
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn the_readmes_give_the_same_commands_and_ci_runs_the_readme_test_command() {
+    let readme = std::fs::read_to_string(crate::root().join("README.md")).unwrap();
+    let events = std::fs::read_to_string(crate::root().join("events/README.md")).unwrap();
+    let dry_run = "cargo run -q -- evaluate --config events/guard.toml events/*.json";
+    assert!(readme.contains(dry_run) && events.contains(dry_run));
+    // The quick start's two commands, and CI running the second one.
+    let quick = readme.split("## Quick start").nth(1).unwrap();
+    let block = quick
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "tests/with-moto cargo run -- demo",
+            "tests/with-moto cargo test --workspace --all-features"
+        ]
+    );
+    let ci = std::fs::read_to_string(crate::root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("tests/with-moto cargo test --locked --workspace --all-features"),
+        "{ci}"
     );
 }

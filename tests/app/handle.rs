@@ -256,7 +256,7 @@ async fn a_denied_write_is_alerted_as_a_failed_revert_and_throttling_is_retried(
     assert!(
         error
             .to_string()
-            .contains("ecr:GetRepositoryPolicy failed temporarily")
+            .contains("ecr:GetRepositoryPolicy failed (a retry may succeed)")
     );
     assert!(
         aws.inner.alerts().is_empty(),
@@ -325,8 +325,16 @@ async fn a_scheduled_event_runs_the_scan_and_the_scan_resumes_where_it_stopped()
     );
     assert_eq!(report.region, "eu-west-1");
     assert_eq!(aws.count("ecr:SetRepositoryPolicy"), 0);
-    // Alert mode: only the summary is published.
+    // Alert mode: only the summary is published, and it lists the offenders as reported there.
     assert_eq!(aws.inner.alerts().len(), 1);
+    assert!(report.offenders.iter().all(|o| o.taken == Taken::Reported));
+    let email = &aws.inner.alerts()[0].email;
+    assert!(
+        email.contains("r-0 (no-wildcard-principal, deny-by-default-required): reported")
+            || email.contains("r-0 (deny-by-default-required, no-wildcard-principal): reported"),
+        "{email}"
+    );
+    assert!(email.contains("this summary is its only alert"), "{email}");
 
     // Revert mode, stopped after the first chunk of four, then resumed.
     let chunks = std::sync::atomic::AtomicUsize::new(0);

@@ -92,7 +92,7 @@ fn a_reverted_root_grant() {
         Taken::Reverted,
     );
     if let Some(target) = &mut incident.target {
-        target.note = Some("CloudTrail history unavailable: cloudtrail:LookupEvents failed temporarily: ThrottlingException (HTTP 400): Rate exceeded".into());
+        target.note = Some("CloudTrail history unavailable: cloudtrail:LookupEvents failed (a retry may succeed): ThrottlingException (HTTP 400): Rate exceeded".into());
     }
     check("reverted-root-grant", &incident);
 }
@@ -134,7 +134,7 @@ fn a_partial_scan_summary() {
         }],
         unchecked: vec![Unchecked {
             repository: "team-b/api".into(),
-            error: "ecr:GetRepositoryPolicy failed temporarily: ThrottlingException (HTTP 400): Rate exceeded".into(),
+            error: "ecr:GetRepositoryPolicy failed (a retry may succeed): ThrottlingException (HTTP 400): Rate exceeded".into(),
         }],
         complete: false,
         resume_after: Some("team-z/last".into()),

@@ -14,6 +14,7 @@ mod fuzz_regressions;
 mod properties;
 mod remedy;
 mod tally;
+mod text;
 
 use ecr_policy_guard_core::{Payload, PolicyEvent, RuleConfig, read_event};
 use std::path::PathBuf;

@@ -452,7 +452,7 @@ async fn throttling_fails_the_invocation_so_lambda_retries_it() {
     assert!(
         error
             .to_string()
-            .contains("ecr:GetRepositoryPolicy failed temporarily: ThrottlingException"),
+            .contains("ecr:GetRepositoryPolicy failed (a retry may succeed): ThrottlingException"),
         "{error}"
     );
     assert!(
@@ -489,7 +489,7 @@ async fn handle_replays_an_event_through_the_handler_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.starts_with(&format!("REVERT SetRepositoryPolicy on `{repo}`")),
+        stdout.starts_with(&format!("REVERTED SetRepositoryPolicy on `{repo}`")),
         "{stdout}"
     );
     assert!(
@@ -525,4 +525,81 @@ async fn alerts_reach_a_central_topic_in_another_region() {
     let alerts = central.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["TopicArn"], central.topic_arn);
+}
+
+#[tokio::test]
+async fn handle_acts_in_the_events_region_and_refuses_credentials_of_another_account() {
+    // The same repository name, with the same offending policy, in two regions.
+    let (aws, repo, ev) = scenario("cli-region", "set-policy-public-pull.json").await;
+    let other = aws_sdk_ecr::Client::new(&support::moto().sdk_config("eu-central-1").await);
+    other
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    let offending = event_policy(&ev);
+    other
+        .set_repository_policy()
+        .repository_name(&repo)
+        .policy_text(&offending)
+        .send()
+        .await
+        .unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("cli-region-event.json");
+    std::fs::write(&file, ev.to_string()).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let args = [
+        "handle",
+        "--mode",
+        "revert",
+        "--topic-arn",
+        &aws.topic_arn,
+        &file,
+    ];
+    // AWS_REGION says eu-central-1; the event says eu-west-1, where the guard acts.
+    let out = support::cli_in(support::moto(), "eu-central-1", &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(eu-west-1)"), "{stdout}");
+    assert!(passes(&aws.live_policy(&repo).await.unwrap()));
+    let untouched = other
+        .get_repository_policy()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap()
+        .policy_text
+        .unwrap();
+    assert_eq!(
+        untouched, offending,
+        "the other region's repository was touched"
+    );
+
+    // An event from another account is refused: the credentials act in moto's account.
+    let mut foreign = ev.clone();
+    foreign["detail"]["recipientAccountId"] = "210987654321".into();
+    foreign["account"] = "210987654321".into();
+    let file = dir.join("cli-foreign-event.json");
+    std::fs::write(&file, foreign.to_string()).unwrap();
+    let out = cli(&[
+        "handle",
+        "--mode",
+        "revert",
+        "--topic-arn",
+        &aws.topic_arn,
+        &file.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the event is from account 210987654321, but the AWS credentials act in account 123456789012: use credentials for account 210987654321\n"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -332,4 +332,18 @@ fn the_packaging_command_builds_a_zip_under_the_documented_size() {
         "the zip is {bytes} bytes; the documented ceiling is {MAX_ZIP_BYTES}"
     );
     assert!(bytes > 500_000, "suspiciously small zip: {bytes} bytes");
+    // The size the README quotes is this command's, and not stale.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let marker = "deployment zip (`infra/package.sh`): ";
+    let quoted = readme
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split(" bytes").next())
+        .unwrap_or_else(|| panic!("README.md quotes no `{marker}N bytes`"));
+    let quoted: u64 = quoted.replace(',', "").parse().unwrap();
+    let off = (quoted as f64 - bytes as f64).abs() / bytes as f64;
+    assert!(
+        off <= 0.10,
+        "README.md quotes {quoted} bytes for the zip; infra/package.sh built {bytes}: update it"
+    );
 }

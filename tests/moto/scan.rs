@@ -173,4 +173,26 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
     );
     assert_eq!(report["by_rule"], serde_json::json!({"invalid-policy": 10}));
     assert_eq!(report["reverted"], 0);
+
+    // A run stopped before its first repository says so everywhere, and exits 3.
+    let out = cli_on(
+        &moto,
+        &["scan", "--max-seconds", "0", "--topic-arn", &aws.topic_arn],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("SCAN (partial): 0 repositories checked"),
+        "{text}"
+    );
+    assert!(text.contains("INCOMPLETE: the run stopped early, before checking any repository"));
+    assert!(!text.contains("Every repository was checked"), "{text}");
+    let summary = aws.alerts().await.pop().unwrap();
+    assert!(
+        summary["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecr-policy-guard SCAN (partial): ")
+    );
+    assert_eq!(document(&summary)["complete"], false);
 }

@@ -230,6 +230,11 @@ pub fn attribute<'a>(notification: &'a Value, name: &str) -> &'a str {
 /// Runs the `ecr-policy-guard` binary against `moto` with the standard AWS environment
 /// variables and nothing else (no profile, no real credentials).
 pub fn cli_on(moto: &Moto, args: &[&str]) -> Output {
+    cli_in(moto, REGION, args)
+}
+
+/// The same with `AWS_REGION` set to `region`.
+pub fn cli_in(moto: &Moto, region: &str, args: &[&str]) -> Output {
     let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-home");
     std::fs::create_dir_all(&home).unwrap();
     Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
@@ -237,7 +242,7 @@ pub fn cli_on(moto: &Moto, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home)
-        .env("AWS_REGION", REGION)
+        .env("AWS_REGION", region)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

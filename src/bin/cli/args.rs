@@ -12,7 +12,7 @@ use ecr_policy_guard_core::Mode;
     name = "ecr-policy-guard",
     version,
     about = "Check Amazon ECR repository policies against organisation rules",
-    after_help = "Exit codes: 0 compliant or ignored, 1 violations, 2 invalid input."
+    after_help = "Exit codes: 0 compliant or nothing to do, 1 violations, 2 invalid input or a failure; scan: 3 stopped early (not every repository checked). Each subcommand's --help says its own."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -21,7 +21,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Check repository policy files (or `-` for stdin), or JSON Lines of policies
+    /// Check repository policy files (or `-` for stdin), or JSON Lines of policies. A file may
+    /// also be the output of `aws ecr get-repository-policy` (its `policyText` is checked)
+    #[command(
+        after_help = "Exit codes: 0 every input compliant, 1 violations, 2 an input is invalid or unreadable."
+    )]
     Check {
         #[command(flatten)]
         settings: Settings,
@@ -34,6 +38,9 @@ pub enum Command {
         policies: Vec<String>,
     },
     /// Dry-run the guard on CloudTrail events (EventBridge envelopes or bare records); no AWS calls
+    #[command(
+        after_help = "Exit codes: 0 ignored or compliant, 1 the guard would alert or revert, 2 an event is malformed or unreadable (the worst over all files)."
+    )]
     Evaluate {
         #[command(flatten)]
         settings: Settings,
@@ -46,7 +53,11 @@ pub enum Command {
     },
     /// Replay one event through the Lambda's handler, acting on AWS for real: reads and writes
     /// the repository policy and publishes the alert. Uses the standard AWS environment
-    /// (AWS_REGION, AWS_ENDPOINT_URL, credentials)
+    /// (credentials, AWS_ENDPOINT_URL), in the event's own region; the credentials must be for the
+    /// event's account
+    #[command(
+        after_help = "Exit codes: 0 nothing to do, 1 alerted or reverted (or tried to), 2 a malformed event, bad settings or a failed AWS call."
+    )]
     Handle {
         #[command(flatten)]
         aws: AwsSettings,
@@ -55,7 +66,10 @@ pub enum Command {
     },
     /// Run the reconciliation scan now, as the Lambda's schedule does: every repository of the
     /// account and region, judged and handled per mode, then one summary alert. Uses the
-    /// standard AWS environment
+    /// standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL)
+    #[command(
+        after_help = "Exit codes: 0 every repository compliant, 1 offenders found, 2 a repository could not be checked or a revert failed, 3 stopped early (--max-seconds): not every repository was checked."
+    )]
     Scan {
         #[command(flatten)]
         aws: AwsSettings,
@@ -64,13 +78,23 @@ pub enum Command {
         max_seconds: Option<u64>,
     },
     /// Local demo on moto server (no AWS account): replays sample events in alert and revert
-    /// mode and prints verdicts, policies before and after, and the alerts as delivered
-    Demo,
+    /// mode and prints what the guard did, policies before and after, and the alerts as delivered
+    Demo {
+        /// Print the full alert documents, the policies pretty-printed and the e-mail text
+        #[arg(long)]
+        verbose: bool,
+        /// Afterwards, leave the emulator running with each repository as its sample event left
+        /// it, to try `handle` and `scan` by hand (prints the environment to use)
+        #[arg(long)]
+        keep_running: bool,
+    },
 }
 
 #[derive(Args)]
 pub struct Settings {
-    /// TOML file with `mode` and `allowed_root_accounts`; flags override it
+    /// TOML config (README, "Configuration"); flags override it. `check` reads only its
+    /// `allowed_root_accounts`; the other commands also `mode` and, for handle and scan,
+    /// `alert_topic_arn`
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
     /// Account whose root may be granted (12-digit id or root ARN); repeat for more.

@@ -3,20 +3,21 @@
 use crate::args::Format;
 use crate::exit::Exit;
 use crate::input::{
-    MAX_JSONL_BYTES, MAX_POLICY_FILE_BYTES, display, print, read_bytes, read_input,
+    MAX_JSONL_BYTES, MAX_POLICY_FILE_BYTES, display, print, read_bytes, read_input, write_stdout,
 };
 use anyhow::{Context, Result, bail};
 use ecr_policy_guard::Config;
-use ecr_policy_guard_core::Policy;
+use ecr_policy_guard_core::policy::document_text;
 use ecr_policy_guard_core::render::text::{
     BatchReport, CheckReport, CheckResult, Style, batch_text, check_text, to_json,
 };
-use std::io::Write;
+use ecr_policy_guard_core::{Policy, PolicyError};
 
 /// `check` on one file: invalid input is an error (exit 2), as in a pipeline step.
 pub fn check_one(policy: &str, config: &Config, format: Format, style: Style) -> Result<Exit> {
     let text = read_input(policy, MAX_POLICY_FILE_BYTES)?;
-    let parsed = Policy::parse(&text).with_context(|| display(policy))?;
+    let document = document_text(&text);
+    let parsed = Policy::parse(&document).with_context(|| display(policy))?;
     let violations = config.rules.check(&parsed);
     let out = match format {
         Format::Json => {
@@ -91,16 +92,13 @@ pub fn check_batch(
     if report.summary.inputs == 0 {
         bail!("no policy documents in the input");
     }
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match format {
+    write_stdout(|stdout| match format {
         // Compact and streamed: batch output is for machines and can be large.
-        Format::Json => serde_json::to_writer(&mut stdout, &report)
+        Format::Json => serde_json::to_writer(&mut *stdout, &report)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(stdout)),
         Format::Text => stdout.write_all(batch_text(&report, style).as_bytes()),
-    }
-    .and_then(|()| stdout.flush())
-    .context("cannot write to standard output")?;
+    })?;
     Ok(Exit::of_batch(&report))
 }
 
@@ -111,7 +109,16 @@ fn judge(
     line: Option<usize>,
     text: Result<&str, String>,
 ) -> CheckResult {
-    let checked = text.and_then(|text| config.rules.check_text(text).map_err(|e| e.to_string()));
+    let checked = text.and_then(|text| {
+        config
+            .rules
+            .check_text(&document_text(text))
+            // A JSON Lines input is one line of its file: its errors name that line.
+            .map_err(|e: PolicyError| match line {
+                Some(line) => e.on_line(line).to_string(),
+                None => e.to_string(),
+            })
+    });
     let (compliant, violations, error) = match checked {
         Ok(violations) => (Some(violations.is_empty()), violations, None),
         Err(error) => (None, Vec::new(), Some(error)),

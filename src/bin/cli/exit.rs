@@ -13,6 +13,8 @@ pub enum Exit {
     Violations = 1,
     /// Unreadable or invalid input, a usage error, or a failure to act.
     Invalid = 2,
+    /// `scan` stopped early (`--max-seconds`): not every repository was checked.
+    Incomplete = 3,
 }
 
 impl Termination for Exit {
@@ -59,10 +61,13 @@ impl Exit {
         }
     }
 
-    /// `scan`: a repository left unchecked or a failed revert is worse than an offender.
+    /// `scan`: a repository left unchecked or a failed revert (2) outranks an incomplete run (3),
+    /// which outranks offenders (1): an incomplete run has not said everything it will find.
     pub fn of_scan(report: &ScanReport) -> Exit {
         if !report.unchecked.is_empty() || report.revert_failed > 0 {
             Exit::Invalid
+        } else if !report.complete {
+            Exit::Incomplete
         } else {
             Exit::of_violations(report.non_compliant)
         }

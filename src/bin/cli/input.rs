@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result, bail};
 use ecr_policy_guard_core::text::tick;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Policy files larger than this cannot be ECR policies (10,240 characters of at most 4 bytes);
 /// reading stops there so a huge file costs no memory.
@@ -44,20 +45,38 @@ pub fn read_input(path: &str, limit: usize) -> Result<String> {
     })
 }
 
-/// How messages name an input.
+/// How messages name an input: standard input by that name, a file quoted.
 pub fn display(path: &str) -> String {
-    if path == "-" {
-        "standard input".into()
-    } else {
-        tick(path)
+    match path {
+        "-" => ecr_policy_guard_core::render::text::input_name(path).to_owned(),
+        _ => tick(path),
     }
 }
 
-/// Writes to standard output, flushing.
+/// Set once standard output's reader has gone (`... | head`): the CLI then writes nothing more
+/// and stops quietly, as Unix tools do.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Writes to standard output through `write`, flushing; a closed pipe is not an error.
+pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    if stdout_closed() {
+        return Ok(());
+    }
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut stdout).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// Writes text to standard output.
 pub fn print(out: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to standard output")
+    write_stdout(|w| w.write_all(out.as_bytes()))
 }

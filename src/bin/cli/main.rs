@@ -66,10 +66,21 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
         Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
         Command::Scan { aws, max_seconds } => live::scan_command(&aws, max_seconds),
         #[cfg(feature = "demo")]
-        Command::Demo => live::runtime()?
-            .block_on(demo::run(style))
-            .map(|()| Exit::Clean),
+        Command::Demo {
+            verbose,
+            keep_running,
+        } => {
+            let options = demo::Options {
+                verbose,
+                keep_running,
+            };
+            live::runtime()?
+                .block_on(demo::run(style, options))
+                .map(|()| Exit::Clean)
+        }
         #[cfg(not(feature = "demo"))]
-        Command::Demo => anyhow::bail!("this build has no demo (built without the `demo` feature)"),
+        Command::Demo { .. } => {
+            anyhow::bail!("this build has no demo (built without the `demo` feature)")
+        }
     }
 }

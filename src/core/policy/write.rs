@@ -168,6 +168,24 @@ mod tests {
     }
 
     #[test]
+    fn aws_cli_output_yields_its_policy_and_anything_else_stays_as_it_is() {
+        use crate::policy::document_text;
+        let policy = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*"}}"#;
+        let output = serde_json::json!({"registryId": "123456789012",
+            "repositoryName": "team/app", "policyText": policy})
+        .to_string();
+        assert_eq!(document_text(&output), policy);
+        let registry = serde_json::json!({"registryId": "1", "policyText": policy}).to_string();
+        assert_eq!(document_text(&registry), policy);
+        assert_eq!(document_text(policy), policy);
+        // Another key, or a non-string policyText: not CLI output; the parser judges it as is.
+        let other = serde_json::json!({"policyText": policy, "Statement": []}).to_string();
+        assert_eq!(document_text(&other), other);
+        let number = r#"{"policyText": 5}"#;
+        assert_eq!(document_text(number), number);
+    }
+
+    #[test]
     fn same_document_ignores_layout_and_key_order_but_not_content() {
         assert!(same_document(
             r#"{"a":1,"b":[1,2]}"#,

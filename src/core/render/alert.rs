@@ -22,6 +22,7 @@ pub fn headline(taken: Taken) -> &'static str {
         Taken::RevertSuperseded => "REVERT SUPERSEDED",
         Taken::RevertFailed => "REVERT FAILED",
         Taken::MalformedEvent => "MALFORMED EVENT",
+        Taken::Reported => "REPORTED",
     }
 }
 
@@ -156,6 +157,10 @@ fn email(incident: &Incident) -> String {
             "{place} has {broke} and the guard could NOT restore a compliant policy. The violating policy may still be in place."
         ),
         Taken::MalformedEvent => format!("{place}: the event could not be read."),
+        Taken::Reported => format!(
+            "{place} has {broke}. Nothing was changed (mode {}).",
+            outcome.mode
+        ),
     };
     let _ = writeln!(out, "{headline}: {what}\n");
     let _ = writeln!(

@@ -47,6 +47,12 @@ pub fn render_scan(report: &ScanReport) -> Alert {
         let _ = write!(email, ", {} reverted, {failures}", report.reverted);
     }
     let _ = writeln!(email, ".");
+    if report.mode == Mode::Alert && !report.offenders.is_empty() {
+        let _ = writeln!(
+            email,
+            "In alert mode the scan changes nothing and this summary is its only alert."
+        );
+    }
     if !report.by_rule.is_empty() {
         let _ = writeln!(email, "\nViolations by rule:");
         for (rule, n) in &report.by_rule {
@@ -74,22 +80,23 @@ pub fn render_scan(report: &ScanReport) -> Alert {
             let _ = writeln!(email, "  - {}: {}", u.repository, u.error);
         }
     }
-    match &report.resume_after {
-        Some(after) => {
-            let _ = writeln!(
-                email,
-                "\nThe run stopped before the Lambda timeout after `{after}`; the next run continues from there ({} repositories in all).",
-                report.repositories
-            );
-        }
-        None => {
-            let _ = writeln!(
-                email,
-                "\nEvery repository was checked ({} in all).",
-                report.repositories
-            );
-        }
-    }
+    let _ = match (report.complete, &report.resume_after) {
+        (true, _) => writeln!(
+            email,
+            "\nEvery repository was checked ({} in all).",
+            report.repositories
+        ),
+        (false, Some(after)) => writeln!(
+            email,
+            "\nINCOMPLETE: the run stopped early, after `{after}`, and did not check every repository; the next run continues from there ({} in all).",
+            report.repositories
+        ),
+        (false, None) => writeln!(
+            email,
+            "\nINCOMPLETE: the run stopped early, before checking any repository; the next run starts from the first ({} in all).",
+            report.repositories
+        ),
+    };
     // by_rule is a sorted map: its keys are the distinct rule ids in order.
     let rules: Vec<&str> = report.by_rule.keys().map(String::as_str).collect();
     Alert {

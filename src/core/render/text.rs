@@ -1,6 +1,7 @@
 //! The CLI's renderings of check results, outcomes and incidents, for people (text) and machines
 //! (JSON). Every renderer reads the same evidence values; none of them re-derives a verdict.
 
+use super::alert::headline;
 use super::{actor_line, source_text, violation_line};
 use crate::decision::{Action, Mode, Outcome};
 use crate::incident::{Incident, Taken};
@@ -86,34 +87,38 @@ pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
         Action::Alert => style.bad("ALERT"),
         Action::Revert => style.bad("REVERT"),
     };
+    let mut out = outcome_lines(outcome, &verdict);
+    let _ = writeln!(
+        out,
+        "  would: {}",
+        action_text(outcome.action, outcome.mode)
+    );
+    out
+}
+
+/// The headline (a word, then the event and where), who did it, why, and the violations.
+fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
     let f = &outcome.facts;
     let unknown = "?";
-    let mut out = format!("{verdict} {}", f.event_name.as_deref().unwrap_or(unknown));
+    let mut out = format!("{headline} {}", f.event_name.as_deref().unwrap_or(unknown));
     if let Some(repository) = &f.repository {
-        write!(out, " on {}", tick(repository)).unwrap_or_default();
+        let _ = write!(out, " on {}", tick(repository));
     }
-    writeln!(
+    let _ = writeln!(
         out,
         " in account {} ({})",
         f.account.as_deref().unwrap_or(unknown),
         f.region.as_deref().unwrap_or(unknown),
-    )
-    .unwrap_or_default();
+    );
     let mut who = format!("  by {}", actor_line(f));
     if let Some(id) = &f.event_id {
-        write!(who, " (event {id})").unwrap_or_default();
+        let _ = write!(who, " (event {id})");
     }
-    writeln!(out, "{who}").unwrap_or_default();
-    writeln!(out, "  {}", outcome.reason).unwrap_or_default();
+    let _ = writeln!(out, "{who}");
+    let _ = writeln!(out, "  {}", outcome.reason);
     for v in &outcome.violations {
-        writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
+        let _ = writeln!(out, "  - {}", violation_line(v));
     }
-    writeln!(
-        out,
-        "  would: {}",
-        action_text(outcome.action, outcome.mode)
-    )
-    .unwrap_or_default();
     out
 }
 
@@ -142,6 +147,7 @@ pub fn taken_text(incident: &Incident) -> String {
             "could not revert ({}), published an alert",
             incident.detail.as_deref().unwrap_or_default()
         ),
+        Taken::Reported => "listed it in the scan summary; the policy is unchanged".into(),
         Taken::MalformedEvent => format!(
             "published an alert about a malformed event: {}",
             incident.detail.as_deref().unwrap_or_default()
@@ -149,24 +155,72 @@ pub fn taken_text(incident: &Incident) -> String {
     }
 }
 
-/// `handle` as text: the outcome (without the dry run's `would:` line), then what was done.
+/// `handle` as text: what was done, the event and its violations, then the `did:` line.
 pub fn incident_text(incident: &Incident, style: Style) -> String {
+    // The headline says what was done (REVERTED, REVERT FAILED, ...), not what was decided.
     let mut out = match &incident.outcome {
         Some(outcome) => {
-            let text = outcome_text(outcome, style);
-            text.lines()
-                .filter(|l| !l.starts_with("  would: "))
-                .fold(String::new(), |acc, l| acc + l + "\n")
+            let headline = match (incident.taken, outcome.action) {
+                (Taken::Nothing, Action::Ignore) => style.dim("IGNORED"),
+                (Taken::Nothing, _) => style.good("COMPLIANT"),
+                (taken, _) => style.bad(headline(taken)),
+            };
+            outcome_lines(outcome, &headline)
         }
-        None => format!("{}\n", style.bad("MALFORMED EVENT")),
+        None => format!("{}\n", style.bad(headline(Taken::MalformedEvent))),
     };
     writeln!(out, "  did: {}", taken_text(incident)).unwrap_or_default();
     out
 }
 
+/// How text output names an input: `-` is standard input.
+pub fn input_name(path: &str) -> &str {
+    if path == "-" { "standard input" } else { path }
+}
+
+/// Counts over `evaluate` on several events, by what the guard would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvaluateSummary {
+    pub events: usize,
+    pub ignored: usize,
+    pub compliant: usize,
+    pub alert: usize,
+    pub revert: usize,
+    /// Events that could not be read (each got its one-line error).
+    pub unreadable: usize,
+}
+
+impl EvaluateSummary {
+    /// Counts one event: its outcome's action, or `None` for one that could not be read.
+    pub fn count(&mut self, action: Option<Action>) {
+        self.events += 1;
+        match action {
+            None => self.unreadable += 1,
+            Some(Action::Ignore) => self.ignored += 1,
+            Some(Action::None) => self.compliant += 1,
+            Some(Action::Alert) => self.alert += 1,
+            Some(Action::Revert) => self.revert += 1,
+        }
+    }
+
+    /// The closing line of the text output.
+    pub fn text(&self) -> String {
+        format!(
+            "{}: {} to revert, {} to alert, {} compliant, {} ignored, {} unreadable\n",
+            plural(self.events, "event"),
+            self.revert,
+            self.alert,
+            self.compliant,
+            self.ignored,
+            self.unreadable
+        )
+    }
+}
+
 /// One input of a batch `check`: a file, or one line of a JSON Lines file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
+    /// The path as given (`-` for standard input).
     pub file: String,
     /// 1-based line number, for JSON Lines input.
     pub line: Option<usize>,
@@ -212,8 +266,8 @@ pub fn batch_text(report: &BatchReport, style: Style) -> String {
     let mut out = String::new();
     for r in &report.results {
         let place = match r.line {
-            Some(line) => format!("{}:{line}", r.file),
-            None => r.file.clone(),
+            Some(line) => format!("{}:{line}", input_name(&r.file)),
+            None => input_name(&r.file).to_owned(),
         };
         let verdict = match (r.compliant, &r.error) {
             (Some(true), _) => style.good("COMPLIANT"),
