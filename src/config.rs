@@ -1,7 +1,7 @@
 //! Guard settings: mode, allowlist, alert topic and baseline, from a TOML file, flags or the
 //! Lambda's environment (read through a lookup function, so this module never touches `env`).
 
-use ecr_policy_guard_core::rules::AllowlistError;
+use ecr_policy_guard_core::rules::{AllowlistError, OrgAllowlistError, Owner};
 use ecr_policy_guard_core::text::tick;
 use ecr_policy_guard_core::{Mode, RuleConfig};
 use serde::Deserialize;
@@ -29,6 +29,8 @@ pub mod env {
     pub const MODE: &str = "GUARD_MODE";
     /// Comma- or space-separated account ids or root ARNs.
     pub const ALLOWED_ROOT_ACCOUNTS: &str = "GUARD_ALLOWED_ROOT_ACCOUNTS";
+    /// Comma- or space-separated organization ids.
+    pub const ALLOWED_ORG_IDS: &str = "GUARD_ALLOWED_ORG_IDS";
     pub const ALERT_TOPIC_ARN: &str = "GUARD_ALERT_TOPIC_ARN";
     pub const BASELINE_POLICY: &str = "GUARD_BASELINE_POLICY";
     /// The SSM parameter for the scan's position.
@@ -47,6 +49,10 @@ pub enum ConfigError {
         "`allowed_root_accounts` entry {0} is not a 12-digit account id or an account root ARN"
     )]
     Account(String),
+    #[error(
+        "`allowed_org_ids` entry {0} is not an organization id (`o-` and 10 to 32 lowercase letters or digits)"
+    )]
+    Org(String),
     #[error("`alert_topic_arn` {0} is not an SNS topic ARN")]
     TopicArn(String),
     #[error("`baseline_policy` is not usable: {0}")]
@@ -60,6 +66,7 @@ pub enum ConfigError {
 struct ConfigFile {
     mode: Option<Mode>,
     allowed_root_accounts: Option<Vec<String>>,
+    allowed_org_ids: Option<Vec<String>>,
     alert_topic_arn: Option<String>,
     baseline_policy: Option<String>,
     scan_state_parameter: Option<String>,
@@ -90,7 +97,9 @@ impl Config {
                     .iter()
                     .flatten()
                     .map(String::as_str),
-            )?,
+            )?
+            .with_orgs(file.allowed_org_ids.iter().flatten().map(String::as_str))
+            .map_err(|OrgAllowlistError(entry)| ConfigError::Org(tick(&entry)))?,
             alert_topic_arn: file.alert_topic_arn,
             baseline_policy: file.baseline_policy,
             scan_state_parameter: file.scan_state_parameter,
@@ -120,8 +129,17 @@ impl Config {
             })?;
         }
         if let Some(list) = get(env::ALLOWED_ROOT_ACCOUNTS) {
+            let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
             config.rules = allowing(list.split([',', ' ', '\n']).filter(|e| !e.is_empty()))
                 .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
+            config.rules.allowed_org_ids = orgs;
+        }
+        if let Some(list) = get(env::ALLOWED_ORG_IDS) {
+            config.rules = allowing_orgs(
+                config.rules,
+                list.split([',', ' ', '\n']).filter(|e| !e.is_empty()),
+            )
+            .map_err(in_var(env::ALLOWED_ORG_IDS))?;
         }
         if let Some(arn) = get(env::ALERT_TOPIC_ARN) {
             config.alert_topic_arn = Some(arn.trim().to_owned());
@@ -164,7 +182,7 @@ impl Config {
         if let Some(text) = &self.baseline_policy {
             let violations = self
                 .rules
-                .check_text(text)
+                .check_text(text, Owner::Any)
                 .map_err(|e| ConfigError::Baseline(e.to_string()))?;
             if let Some(v) = violations.first() {
                 return Err(ConfigError::Baseline(format!(
@@ -175,6 +193,17 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The same rules allowing these organizations instead of the ones they allowed; a bad entry is
+/// named as an `allowed_org_ids` entry.
+pub fn allowing_orgs<'a>(
+    rules: RuleConfig,
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<RuleConfig, ConfigError> {
+    rules
+        .with_orgs(entries)
+        .map_err(|OrgAllowlistError(entry)| ConfigError::Org(tick(&entry)))
 }
 
 /// The rules allowing these entries (12-digit ids or account root ARNs, both meaning the
@@ -260,6 +289,43 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("environment variable `GUARD_CONFIG`: config line 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn organizations_are_allowlisted_from_the_file_or_the_environment() {
+        let config = Config::from_toml("allowed_org_ids = [\"o-a1b2c3d4e5\"]").unwrap();
+        assert_eq!(config.rules.allowed_org_ids.len(), 1);
+        let err = Config::from_toml("allowed_org_ids = [\"o-1\"]")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "`allowed_org_ids` entry `o-1` is not an organization id (`o-` and 10 to 32 lowercase letters or digits)"
+        );
+        let env = |k: &str| match k {
+            env::CONFIG => Some("allowed_org_ids = [\"o-a1b2c3d4e5\"]".to_owned()),
+            env::ALLOWED_ORG_IDS => Some("o-f6g7h8i9j0, o-k1l2m3n4o5".to_owned()),
+            env::ALLOWED_ROOT_ACCOUNTS => Some("111122223333".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_env(env).unwrap();
+        let orgs: Vec<&str> = config
+            .rules
+            .allowed_org_ids
+            .iter()
+            .map(|o| o.as_str())
+            .collect();
+        assert_eq!(orgs, ["o-f6g7h8i9j0", "o-k1l2m3n4o5"]);
+        assert_eq!(config.rules.allowed_root_accounts.len(), 1);
+        let err = Config::from_env(|k: &str| (k == env::ALLOWED_ORG_IDS).then(|| "o-X".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "environment variable `GUARD_ALLOWED_ORG_IDS`: `allowed_org_ids` entry `o-X`"
+            ),
             "{err}"
         );
     }

@@ -1,8 +1,8 @@
 //! What the guard does about an event: ignore it, accept it, alert, or revert.
 
 use crate::event::{Change, EventError, EventFacts, PolicyEvent, read_event};
-use crate::policy::Policy;
-use crate::rules::{RuleConfig, Violation, invalid_policy};
+use crate::policy::{Policy, same_document};
+use crate::rules::{Owner, RuleConfig, Violation, invalid_policy};
 use crate::text::{plural, tick};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -88,6 +88,9 @@ pub struct Outcome {
     #[serde(flatten)]
     pub facts: EventFacts,
     pub violations: Vec<Violation>,
+    /// A `SetRepositoryPolicy` event's two copies (the caller's text and ECR's stored copy) are
+    /// different documents: the verdict covers both.
+    pub copies_differ: bool,
 }
 
 /// Reads an event and decides; the CLI's `evaluate` and the Lambda share this path.
@@ -95,12 +98,22 @@ pub fn evaluate(text: &str, rules: &RuleConfig, mode: Mode) -> Result<Outcome, E
     Ok(decide(&read_event(text)?.into_policy_event(), rules, mode))
 }
 
+/// What a policy change is judged on: the texts to judge (none: the repository has no policy).
+struct Judged<'e> {
+    /// The caller's text, then ECR's copy where the event carries a second one.
+    texts: Vec<&'e str>,
+    subject: String,
+}
+
 /// Decides what to do about a read event.
 pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
     let facts = event.facts.clone();
+    let owner = match facts.registry_id.as_deref().or(facts.account.as_deref()) {
+        Some(account) => Owner::Account(account),
+        None => Owner::Unknown,
+    };
     let repository = tick(facts.repository.as_deref().unwrap_or_default());
-    // A policy text to judge, and how the reason names it.
-    let (text, subject) = match &event.change {
+    let judged = match &event.change {
         Change::Ignored { reason } => {
             return Outcome {
                 action: Action::Ignore,
@@ -108,41 +121,76 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
                 mode,
                 facts,
                 violations: Vec::new(),
+                copies_differ: false,
             };
         }
-        Change::PolicySet { policy_text } => {
-            (Some(policy_text), format!("the policy set on {repository}"))
-        }
-        Change::NoPolicy { call, .. } => (
-            None,
-            format!("{} left {repository} with no policy", tick(call.as_str())),
-        ),
-        Change::Observed { policy_text } => match policy_text {
-            Some(text) => (Some(text), format!("the policy of {repository}")),
-            None => (None, format!("{repository} has no policy")),
+        Change::PolicySet {
+            policy_text,
+            stored_text,
+        } => Judged {
+            texts: std::iter::once(policy_text.as_str())
+                .chain(stored_text.as_deref())
+                .collect(),
+            subject: format!("the policy set on {repository}"),
+        },
+        Change::NoPolicy { call, .. } => Judged {
+            texts: Vec::new(),
+            subject: format!("{} left {repository} with no policy", tick(call.as_str())),
+        },
+        Change::Observed { policy_text } => Judged {
+            texts: policy_text.as_deref().into_iter().collect(),
+            subject: match policy_text {
+                Some(_) => format!("the policy of {repository}"),
+                None => format!("{repository} has no policy"),
+            },
         },
     };
-    let (violations, finding) = match text.map(|t| Policy::parse(t)) {
-        None => (rules.check_no_policy(), subject),
-        Some(Err(error)) => {
-            return Outcome {
-                action: Action::Alert,
-                reason: format!(
-                    "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
-                ),
-                mode,
-                facts,
-                violations: vec![invalid_policy(&error)],
-            };
+    let subject = judged.subject;
+    let parsed: Vec<Result<Policy, _>> = judged.texts.iter().map(|t| Policy::parse(t)).collect();
+    let copies_differ = match (judged.texts.as_slice(), parsed.as_slice()) {
+        ([a, b], [Ok(_), Ok(_)]) => !same_document(a, b),
+        ([_, _], _) => true,
+        _ => false,
+    };
+    let (violations, finding) = if parsed.is_empty() {
+        (rules.check_no_policy(), subject)
+    } else if let Some(Err(error)) = parsed.first()
+        && parsed.iter().all(Result::is_err)
+    {
+        return Outcome {
+            action: Action::Alert,
+            reason: format!(
+                "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
+            ),
+            mode,
+            facts,
+            violations: vec![invalid_policy(error)],
+            copies_differ,
+        };
+    } else {
+        // The union of what each readable copy breaks: the caller's and the one ECR stored.
+        let mut violations: Vec<Violation> = Vec::new();
+        for policy in parsed.iter().flatten() {
+            for v in rules.check(policy, owner) {
+                if !violations.contains(&v) {
+                    violations.push(v);
+                }
+            }
         }
-        Some(Ok(policy)) => {
-            let violations = rules.check(&policy);
-            let finding = match violations.len() {
-                0 => format!("{subject} complies with every rule"),
-                n => format!("{subject} has {}", plural(n, "violation")),
-            };
-            (violations, finding)
+        let mut finding = match violations.len() {
+            0 => format!("{subject} complies with every rule"),
+            n => format!("{subject} has {}", plural(n, "violation")),
+        };
+        if let Some(Err(error)) = parsed.first() {
+            finding.push_str(&format!(
+                " (judged on ECR's stored copy; the caller's text cannot be parsed: {error})"
+            ));
+        } else if copies_differ {
+            finding.push_str(
+                " (counting both copies: ECR stored a different document than the caller sent)",
+            );
         }
+        (violations, finding)
     };
     let (action, reason) = match (violations.is_empty(), mode) {
         (true, _) => (Action::None, finding),
@@ -161,5 +209,6 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         mode,
         facts,
         violations,
+        copies_differ,
     }
 }

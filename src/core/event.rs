@@ -114,8 +114,12 @@ impl Payload {
 pub enum Change {
     /// The event is not a policy change the guard judges.
     Ignored { reason: String },
-    /// `SetRepositoryPolicy`: the policy text as the caller sent it.
-    PolicySet { policy_text: String },
+    /// `SetRepositoryPolicy`: the policy text as the caller sent it, and ECR's stored copy
+    /// (`responseElements.policyText`) when the event carries both.
+    PolicySet {
+        policy_text: String,
+        stored_text: Option<String>,
+    },
     /// `DeleteRepositoryPolicy` or `CreateRepository`: the repository has no policy now.
     /// For a deletion, the deleted text when the event carries it.
     NoPolicy {
@@ -127,20 +131,25 @@ pub enum Change {
 }
 
 impl Change {
-    /// The policy text the change is about: the one set, the one deleted, or the one observed.
+    /// The policy text the change is about: the one set (as the caller sent it), the one
+    /// deleted, or the one observed.
     pub fn policy_text(&self) -> Option<&str> {
         match self {
-            Change::PolicySet { policy_text } => Some(policy_text),
+            Change::PolicySet { policy_text, .. } => Some(policy_text),
             Change::NoPolicy { deleted_policy, .. } => deleted_policy.as_deref(),
             Change::Observed { policy_text } => policy_text.as_deref(),
             Change::Ignored { .. } => None,
         }
     }
 
-    /// The policy the repository has after the change (`None`: no policy), where known.
+    /// The policy the repository has after the change (`None`: no policy), where known: for a
+    /// `SetRepositoryPolicy`, ECR's stored copy when the event has it.
     pub fn resulting_policy(&self) -> Option<&str> {
         match self {
-            Change::PolicySet { policy_text } => Some(policy_text),
+            Change::PolicySet {
+                policy_text,
+                stored_text,
+            } => Some(stored_text.as_deref().unwrap_or(policy_text)),
             Change::Observed { policy_text } => policy_text.as_deref(),
             Change::NoPolicy { .. } | Change::Ignored { .. } => None,
         }
@@ -377,15 +386,22 @@ fn read_record(
     let response_policy = response.and_then(|r| r.policy_text);
     let change = match call {
         ApiCall::SetRepositoryPolicy => {
-            let policy_text = request
-                .and_then(|r| r.policy_text)
-                .or(response_policy)
-                .ok_or_else(|| {
-                    EventError::Malformed(format!(
+            let (policy_text, stored_text) = match (
+                request.and_then(|r| r.policy_text),
+                response_policy,
+            ) {
+                (Some(caller), stored) => (caller, stored),
+                (None, Some(stored)) => (stored, None),
+                (None, None) => {
+                    return Err(EventError::Malformed(format!(
                         "`SetRepositoryPolicy` event has no `{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
-                    ))
-                })?;
-            Change::PolicySet { policy_text }
+                    )));
+                }
+            };
+            Change::PolicySet {
+                policy_text,
+                stored_text,
+            }
         }
         ApiCall::DeleteRepositoryPolicy => Change::NoPolicy {
             call,
@@ -501,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn the_caller_text_wins_over_ecrs_copy_and_the_copy_is_a_fallback() {
+    fn both_copies_are_kept_and_ecrs_copy_is_the_fallback() {
         let both = record(
             "SetRepositoryPolicy",
             json!({
@@ -512,9 +528,11 @@ mod tests {
         assert_eq!(
             read.change,
             Change::PolicySet {
-                policy_text: "caller".into()
+                policy_text: "caller".into(),
+                stored_text: Some("ecr copy".into())
             }
         );
+        assert_eq!(read.change.resulting_policy(), Some("ecr copy"));
         let copy_only = record(
             "SetRepositoryPolicy",
             json!({
@@ -524,7 +542,8 @@ mod tests {
         assert_eq!(
             read.change,
             Change::PolicySet {
-                policy_text: "ecr copy".into()
+                policy_text: "ecr copy".into(),
+                stored_text: None
             }
         );
     }

@@ -5,14 +5,14 @@
 //! no environment, no clock and no printing: this crate's manifest does not even have them.
 //!
 //! ```
-//! use ecr_policy_guard_core::{Policy, RuleConfig, RuleId};
+//! use ecr_policy_guard_core::{Owner, Policy, RuleConfig, RuleId};
 //!
 //! let text = r#"{"Version": "2012-10-17", "Statement": [
 //!   {"Sid": "CrossAccountPull", "Effect": "Allow",
 //!    "Principal": {"AWS": "arn:aws:iam::987654321098:root"}, "Action": "ecr:BatchGetImage"},
 //!   {"Sid": "DenyByDefault", "Effect": "Deny", "Principal": "*", "Action": "ecr:*",
 //!    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/app"}}}]}"#;
-//! let violations = RuleConfig::default().check(&Policy::parse(text)?);
+//! let violations = RuleConfig::default().check(&Policy::parse(text)?, Owner::Account("123456789012"));
 //! assert_eq!(violations.len(), 1);
 //! assert_eq!(violations[0].rule, RuleId::NoRootPrincipal);
 //! assert_eq!(violations[0].sid.as_deref(), Some("CrossAccountPull"));
@@ -39,4 +39,4 @@ pub use decision::{Action, Mode, Outcome, decide, evaluate};
 pub use event::{EventError, EventFacts, Payload, PolicyEvent, read_event};
 pub use incident::{Incident, ScanReport, Taken};
 pub use policy::{Policy, PolicyError};
-pub use rules::{RuleConfig, RuleId, Violation};
+pub use rules::{Owner, RuleConfig, RuleId, Violation};

@@ -173,7 +173,10 @@ impl ConditionValue<'_> {
 /// One condition operator with its key → values entries, e.g. `StringEquals`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConditionBlock<'a> {
+    /// The operator as written (always one of IAM's exact spellings: see [`Operator`]).
     pub operator: Cow<'a, str>,
+    pub op: Operator,
+    /// Keys are unique, compared as IAM compares them: without regard to case.
     pub entries: Vec<(Cow<'a, str>, Vec<ConditionValue<'a>>)>,
 }
 
@@ -386,6 +389,9 @@ fn principal_from_json<'a>(json: &Json<'a>, element: &str) -> Result<Principal<'
                     })?;
                 // Names for errors are built only when there is an error: this is the hot path.
                 let values = string_list(value, &|| format!("{element}.{}", kind.as_str()))?;
+                if let Some(problem) = values.iter().find_map(|v| principal_value_problem(kind, v)) {
+                    return Err(format!("`{element}.{}` value {problem}", kind.as_str()));
+                }
                 Ok((kind, values))
             })
             .collect::<Result<_, _>>()
@@ -404,6 +410,12 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
     operators
         .iter()
         .map(|(operator, entries)| {
+            let op = Operator::parse(operator).ok_or_else(|| {
+                format!(
+                    "`Condition` operator {} is not one of IAM's condition operators (they are case-sensitive, e.g. `StringEquals`, `ForAnyValue:StringLike`, `ArnNotEqualsIfExists`)",
+                    tick(operator)
+                )
+            })?;
             let entries = entries.as_object().ok_or_else(|| {
                 format!(
                     "`Condition.{}` must be an object, found {}",
@@ -411,6 +423,22 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
                     entries.kind()
                 )
             })?;
+            if entries.is_empty() {
+                return Err(format!(
+                    "`Condition.{}` must name at least one condition key",
+                    escape(operator)
+                ));
+            }
+            // IAM compares condition keys without regard to case: two spellings are one key.
+            for (i, (key, _)) in entries.iter().enumerate() {
+                if entries[..i].iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                    return Err(format!(
+                        "duplicate key {} in `Condition.{}` (condition keys are compared without regard to case)",
+                        tick(key),
+                        escape(operator)
+                    ));
+                }
+            }
             let entries = entries
                 .iter()
                 .map(|(key, value)| {
@@ -420,10 +448,111 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
                 .collect::<Result<_, _>>()?;
             Ok(ConditionBlock {
                 operator: operator.clone(),
+                op,
                 entries,
             })
         })
         .collect()
+}
+
+/// Why a principal value is not one IAM accepts; `None` when it is.
+fn principal_value_problem(kind: PrincipalType, value: &str) -> Option<String> {
+    if value == "*" {
+        return None;
+    }
+    if value.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if value.contains(['*', '?']) {
+        return Some(format!(
+            "{} has a wildcard: IAM allows `*` only as the whole value (limit callers with a condition such as `ArnLike` on `aws:PrincipalArn` instead)",
+            tick(value)
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_format_char(c))
+    {
+        return Some(format!(
+            "{} contains a space or an invisible character",
+            tick(value)
+        ));
+    }
+    if kind != PrincipalType::Aws || is_aws_principal(value) {
+        return None;
+    }
+    Some(format!(
+        "{} is not an account id or an IAM principal ARN (`arn:<partition>:iam::<account>:root`, `...:user/...`, `...:role/...`, `arn:<partition>:sts::<account>:assumed-role/...` or `...:federated-user/...`)",
+        tick(value)
+    ))
+}
+
+/// Unicode format characters (category Cf): invisible, and so a way to make a value look like
+/// another.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// An `AWS` principal IAM accepts: a 12-digit account id, an IAM principal ARN (fixed parts in
+/// any case), or the unique id (`AIDA...` user, `AROA...` role) ECR keeps in place of a principal
+/// that was deleted after the policy was set (IAM User Guide, "Unique identifiers").
+fn is_aws_principal(value: &str) -> bool {
+    if is_account_id(value) || is_unique_id(value) {
+        return true;
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let mut parts = value.splitn(6, ':');
+    let (Some(arn), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let named = |prefix: &str| {
+        resource.len() > prefix.len()
+            && resource
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let resource_ok = if service.eq_ignore_ascii_case("iam") {
+        resource.eq_ignore_ascii_case("root") || named("user/") || named("role/")
+    } else if service.eq_ignore_ascii_case("sts") {
+        named("assumed-role/") || named("federated-user/")
+    } else {
+        false
+    };
+    arn.eq_ignore_ascii_case("arn")
+        && !partition.is_empty()
+        && partition
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && region.is_empty()
+        && is_account_id(account)
+        && resource_ok
+}
+
+/// Exactly 12 ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IAM unique id of a user (`AIDA`) or role (`AROA`): the prefix and upper-case letters and
+/// digits, 21 characters in all as IAM issues them (a little more is tolerated).
+fn is_unique_id(s: &str) -> bool {
+    (s.starts_with("AIDA") || s.starts_with("AROA"))
+        && (16..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn condition_values<'a>(
@@ -542,5 +671,7 @@ pub fn document_text(text: &str) -> Cow<'_, str> {
     }
 }
 
+mod operator;
 mod write;
+pub use operator::{BaseOperator, Operator, SetQualifier};
 pub use write::same_document;

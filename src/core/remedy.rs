@@ -7,10 +7,10 @@
 
 use crate::event::{ApiCall, Change, EventFacts, Payload, PolicyEvent, read_event};
 use crate::policy::{
-    ActionElement, ConditionBlock, ConditionValue, Effect, Policy, PolicyError, Principal,
-    PrincipalElement, PrincipalType, Statement, Version, same_document,
+    ActionElement, BaseOperator, ConditionBlock, ConditionValue, Effect, Operator, Policy,
+    PolicyError, Principal, PrincipalElement, PrincipalType, Statement, Version, same_document,
 };
-use crate::rules::{RuleConfig, is_deny_by_default, restricts_caller};
+use crate::rules::{Judge, Owner, RuleConfig};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -65,6 +65,11 @@ pub fn deny_by_default_statement(
         condition: Some(vec![
             ConditionBlock {
                 operator: Cow::Borrowed("StringNotEquals"),
+                op: Operator {
+                    base: BaseOperator::StringNotEquals,
+                    set: None,
+                    if_exists: false,
+                },
                 entries: vec![(
                     Cow::Borrowed("aws:PrincipalAccount"),
                     accounts.into_iter().map(string).collect(),
@@ -72,6 +77,11 @@ pub fn deny_by_default_statement(
             },
             ConditionBlock {
                 operator: Cow::Borrowed("BoolIfExists"),
+                op: Operator {
+                    base: BaseOperator::Bool,
+                    set: None,
+                    if_exists: true,
+                },
                 entries: vec![(
                     Cow::Borrowed("aws:PrincipalIsAWSService"),
                     vec![string("false")],
@@ -116,34 +126,39 @@ pub enum RemedyError {
 }
 
 /// The offending policy with every violating grant removed: `Allow` + `NotPrincipal`
-/// statements, unrestricted wildcard principals and non-allowlisted account roots (the whole
-/// statement when nothing is left to grant to), plus a deny-by-default statement when missing.
+/// statements, wildcard principals no allowed limit restricts, and non-allowlisted account roots
+/// (the whole statement when nothing is left to grant to), plus a deny-by-default statement when
+/// no statement qualifies as one.
 pub fn derive<'a>(policy: &Policy<'a>, account: &str, rules: &RuleConfig) -> Policy<'a> {
-    let mut statements: Vec<Statement<'a>> = policy
+    let judge = Judge::new(rules, Owner::Account(account), policy);
+    let statements: Vec<Statement<'a>> = policy
         .statements
         .iter()
-        .filter_map(|s| narrow(s, rules))
+        .filter_map(|s| narrow(s, &judge))
         .collect();
-    if !statements.iter().any(is_deny_by_default) {
-        let sid = unique_sid(&statements);
-        statements.push(deny_by_default_statement(account, rules, sid));
-    }
-    Policy {
+    let mut derived = Policy {
         version: policy.version,
         id: policy.id.clone(),
         statements,
+    };
+    if judge.deny_by_default(&derived).is_err() {
+        let sid = unique_sid(&derived.statements);
+        derived
+            .statements
+            .push(deny_by_default_statement(account, rules, sid));
     }
+    derived
 }
 
 /// A statement without its violating grants; `None` when nothing of it may stay.
-fn narrow<'a>(statement: &Statement<'a>, rules: &RuleConfig) -> Option<Statement<'a>> {
+fn narrow<'a>(statement: &Statement<'a>, judge: &Judge) -> Option<Statement<'a>> {
     if statement.effect == Effect::Deny {
         return Some(statement.clone());
     }
-    let restricted = restricts_caller(statement);
+    let wildcard_ok = judge.wildcard_allowed(statement);
     let principal = match &statement.principal {
         PrincipalElement::NotPrincipal(_) => return None,
-        PrincipalElement::Principal(Principal::Any) if restricted => Principal::Any,
+        PrincipalElement::Principal(Principal::Any) if wildcard_ok => Principal::Any,
         PrincipalElement::Principal(Principal::Any) => return None,
         PrincipalElement::Principal(Principal::Typed(entries)) => {
             let kept: Vec<(PrincipalType, Vec<Cow<'a, str>>)> = entries
@@ -152,9 +167,10 @@ fn narrow<'a>(statement: &Statement<'a>, rules: &RuleConfig) -> Option<Statement
                     let values = values
                         .iter()
                         .filter(|v| {
-                            *kind != PrincipalType::Aws
-                                || !((v.as_ref() == "*" && !restricted)
-                                    || rules.forbidden_root(v).is_some())
+                            let wildcard = v.as_ref() == "*" && !wildcard_ok;
+                            let root = *kind == PrincipalType::Aws
+                                && judge.rules.forbidden_root(v).is_some();
+                            !(wildcard || root)
                         })
                         .cloned()
                         .collect::<Vec<_>>();
@@ -244,9 +260,7 @@ pub fn pick_from_history<'r>(
         let Ok(Payload::Change(event)) = read_event(record) else {
             return None;
         };
-        let Change::PolicySet { policy_text } = event.change else {
-            return None;
-        };
+        let policy_text = judged_text(&event.change)?.to_owned();
         let f = &event.facts;
         let same_repository =
             f.repository == current.repository && f.registry_id == current.registry_id;
@@ -259,15 +273,35 @@ pub fn pick_from_history<'r>(
         if !(same_repository && earlier && other_event) {
             return None;
         }
-        rules.passes(&policy_text).then(|| Target {
-            policy_text: policy_text.clone(),
-            source: TargetSource::CloudtrailHistory {
-                event_id: f.event_id.clone(),
-                event_time: f.event_time.clone(),
-            },
-            note: None,
-        })
+        let registry = current.registry_id.as_deref().unwrap_or_default();
+        rules
+            .passes(&policy_text, Owner::Account(registry))
+            .then(|| Target {
+                policy_text: policy_text.clone(),
+                source: TargetSource::CloudtrailHistory {
+                    event_id: f.event_id.clone(),
+                    event_time: f.event_time.clone(),
+                },
+                note: None,
+            })
     })
+}
+
+/// The text a `SetRepositoryPolicy` is judged and remedied on: ECR's stored copy when the event
+/// has one the guard can read (it is what the repository holds), else the caller's text.
+pub fn judged_text(change: &Change) -> Option<&str> {
+    match change {
+        Change::PolicySet {
+            policy_text,
+            stored_text,
+        } => Some(
+            stored_text
+                .as_deref()
+                .filter(|stored| Policy::parse(stored).is_ok())
+                .unwrap_or(policy_text),
+        ),
+        _ => None,
+    }
 }
 
 /// True for the changes whose revert first looks for an earlier policy in CloudTrail history.
@@ -302,7 +336,8 @@ pub fn choose_target(
         })),
     };
     match &event.change {
-        Change::PolicySet { policy_text } => {
+        Change::PolicySet { .. } => {
+            let policy_text = judged_text(&event.change).unwrap_or_default();
             let note = match history {
                 Some(Ok(target)) => return target,
                 Some(Err(note)) => note,
@@ -313,7 +348,7 @@ pub fn choose_target(
         Change::NoPolicy {
             call: ApiCall::DeleteRepositoryPolicy,
             deleted_policy: Some(text),
-        } => match rules.check_text(text) {
+        } => match rules.check_text(text, Owner::Account(account)) {
             Ok(violations) if violations.is_empty() => Target {
                 policy_text: text.clone(),
                 source: TargetSource::DeletedPolicy,
@@ -345,11 +380,12 @@ pub fn compliant_or_baseline(
     rules: &RuleConfig,
     configured_baseline: Option<&str>,
 ) -> Result<Target, RemedyError> {
-    if rules.passes(&target.policy_text) {
+    let owner = Owner::Account(account);
+    if rules.passes(&target.policy_text, owner) {
         return Ok(target);
     }
     let baseline = baseline(account, rules, configured_baseline);
-    if rules.passes(&baseline) {
+    if rules.passes(&baseline, owner) {
         return Ok(Target {
             policy_text: baseline,
             source: TargetSource::Baseline,
@@ -415,7 +451,13 @@ mod tests {
             s["Condition"]["BoolIfExists"]["aws:PrincipalIsAWSService"],
             "false"
         );
-        assert!(r.check(&Policy::parse(&text).unwrap()).is_empty());
+        assert!(
+            r.check(
+                &Policy::parse(&text).unwrap(),
+                Owner::Account("123456789012")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -423,11 +465,14 @@ mod tests {
         let text = r#"{"Version":"2012-10-17","Statement":[
           {"Sid":"Mixed","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::987654321098:root","arn:aws:iam::123456789012:role/app","111122223333","*"]},"Action":"ecr:BatchGetImage"},
           {"Sid":"Public","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
-          {"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}},
+          {"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}},
+          {"Sid":"OtherOrg","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-f6g7h8i9j0"}}},
           {"Sid":"AllBut","Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/x"},"Action":"ecr:*"},
           {"Sid":"OnlyRoot","Effect":"Allow","Principal":{"AWS":"987654321098"},"Action":"ecr:*"},
           {"Sid":"DenyByDefault","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/y"},"Action":"ecr:PutImage"}]}"#;
-        let r = rules(&["111122223333"]);
+        let r = rules(&["111122223333"])
+            .with_orgs(["o-a1b2c3d4e5"])
+            .unwrap();
         let policy = Policy::parse(text).unwrap();
         let derived = derive(&policy, "123456789012", &r);
         let sids: Vec<_> = derived
@@ -446,24 +491,29 @@ mod tests {
                 ]
             )]))
         );
-        assert!(r.check(&derived).is_empty(), "{:?}", r.check(&derived));
+        let own = Owner::Account("123456789012");
+        assert!(
+            r.check(&derived, own).is_empty(),
+            "{:?}",
+            r.check(&derived, own)
+        );
     }
 
     #[test]
     fn narrows_rejects_any_widening() {
         let parse = |t: &'static str| Policy::parse(t).unwrap();
         let original = parse(
-            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["a","b"]},"Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/a","arn:aws:iam::111122223333:role/b"]},"Action":"ecr:BatchGetImage"}}"#,
         );
         let fewer = parse(
-            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/a"},"Action":"ecr:BatchGetImage"}}"#,
         );
         assert_eq!(narrows(&original, &fewer), Ok(()));
         for wider in [
-            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"c"},"Action":"ecr:BatchGetImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/c"},"Action":"ecr:BatchGetImage"}}"#,
             r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}}"#,
-            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"Action":"ecr:*"}}"#,
-            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a"},"NotAction":"ecr:PutImage"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/a"},"Action":"ecr:*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/a"},"NotAction":"ecr:PutImage"}}"#,
         ] {
             assert!(narrows(&original, &parse(wider)).is_err(), "{wider}");
         }

@@ -1,10 +1,16 @@
-//! The organisation's rules over a parsed policy, returning evidence for every violation.
+//! The organisation's rules over a parsed policy, with IAM's real semantics, returning evidence
+//! for every violation. [`limits`] says what a condition's identity keys reach, [`deny`] whether a
+//! `Deny` really denies everyone else; this module applies the rules to each statement.
+
+pub mod deny;
+pub mod limits;
 
 use crate::policy::{
-    ActionElement, ConditionBlock, Effect, Policy, PolicyError, PrincipalElement, PrincipalType,
-    Statement,
+    Effect, Policy, PolicyError, Principal, PrincipalElement, PrincipalType, Statement, Version,
+    is_account_id,
 };
 use crate::text::tick;
+use limits::{Limit, Reach, identity_limits};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -54,8 +60,12 @@ pub struct Violation {
     /// 0-based index of the offending statement; `None` for policy-wide findings.
     pub statement: Option<usize>,
     pub sid: Option<String>,
-    /// The offending principal exactly as written (`*` for the wildcard rule).
+    /// The offending principal exactly as written (`*` for the wildcard rule; for a grant a
+    /// condition makes, the condition's value).
     pub principal: Option<String>,
+    /// What made the grant: `principal` (the `Principal` element), or the condition key as
+    /// written (e.g. `aws:PrincipalAccount`); `None` for rules about no principal.
+    pub via: Option<String>,
     /// One sentence: what is wrong and how to fix it.
     pub message: Cow<'static, str>,
 }
@@ -81,11 +91,37 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// What the rules need to know beyond the policy.
+/// An AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrgId(String);
+
+impl OrgId {
+    pub fn parse(entry: &str) -> Option<OrgId> {
+        is_org_id(entry).then(|| OrgId(entry.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `o-` followed by 10 to 32 lowercase letters or digits (the Organizations API's pattern).
+pub fn is_org_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// What the rules need to know beyond the policy: the allowlists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleConfig {
-    /// Accounts whose root may be granted access.
+    /// Accounts whose root (the whole account) may be granted access.
     pub allowed_root_accounts: BTreeSet<AccountId>,
+    /// Organizations whose every member may be granted access.
+    pub allowed_org_ids: BTreeSet<OrgId>,
 }
 
 /// An allowlist entry that names no account (the entry as given).
@@ -93,8 +129,31 @@ pub struct RuleConfig {
 #[error("{} is not a 12-digit account id or an account root ARN", tick(.0))]
 pub struct AllowlistError(pub String);
 
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+/// An organization allowlist entry that is not an organization id (the entry as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is not an organization id (`o-` and 10 to 32 lowercase letters or digits)", tick(.0))]
+pub struct OrgAllowlistError(pub String);
+
+/// Whose repository a policy governs: the account whose own principals an exemption or a
+/// service's source may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// Unknown (`check` without `--account`): no account is the repository's own.
+    Unknown,
+    Account(&'a str),
+    /// Not bound to one account yet (a configured baseline, checked again when written): every
+    /// account counts as own.
+    Any,
+}
+
+impl Owner<'_> {
+    pub fn is(self, account: &str) -> bool {
+        match self {
+            Owner::Unknown => false,
+            Owner::Account(own) => own == account,
+            Owner::Any => true,
+        }
+    }
 }
 
 /// The account id when `value` names an account root: a bare 12-digit id, or
@@ -131,59 +190,6 @@ pub fn root_account(value: &str) -> Option<&str> {
     .then_some(account)
 }
 
-/// Condition operators that, on a caller-identifying key, restrict a wildcard principal.
-/// `ForAllValues:` and `…IfExists` are absent on purpose: they pass when the key is missing.
-const RESTRICTING_OPERATORS: [&str; 5] = [
-    "StringEquals",
-    "StringEqualsIgnoreCase",
-    "StringLike",
-    "ArnEquals",
-    "ArnLike",
-];
-
-/// Keys that identify the caller (or the calling service's source), compared case-insensitively.
-const RESTRICTING_KEYS: [&str; 8] = [
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:PrincipalAccount",
-    "aws:PrincipalArn",
-    "aws:SourceAccount",
-    "aws:SourceArn",
-    "aws:SourceOrgID",
-    "aws:SourceOrgPaths",
-];
-
-/// True when one condition block limits who the caller can be.
-fn block_restricts_caller(block: &ConditionBlock) -> bool {
-    let operator = block
-        .operator
-        .strip_prefix("ForAnyValue:")
-        .unwrap_or(&block.operator);
-    RESTRICTING_OPERATORS.contains(&operator)
-        && block.entries.iter().any(|(key, values)| {
-            RESTRICTING_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-                && values.iter().any(|v| v.text().chars().any(|c| c != '*'))
-        })
-}
-
-/// True when a statement's condition limits who the caller can be (see the rule table).
-pub fn restricts_caller(statement: &Statement) -> bool {
-    statement
-        .condition
-        .iter()
-        .flatten()
-        .any(block_restricts_caller)
-}
-
-/// True for a statement that denies everyone every ECR action (conditions allowed).
-pub fn is_deny_by_default(statement: &Statement) -> bool {
-    let everyone =
-        matches!(&statement.principal, PrincipalElement::Principal(p) if p.is_everyone());
-    let all_actions = matches!(&statement.action, ActionElement::Action(actions)
-        if actions.iter().any(|a| a == "*" || a.eq_ignore_ascii_case("ecr:*")));
-    statement.effect == Effect::Deny && everyone && all_actions
-}
-
 impl RuleConfig {
     /// Rules allowing the roots of these accounts: 12-digit ids or root ARNs, both meaning the
     /// account.
@@ -196,32 +202,43 @@ impl RuleConfig {
             .collect::<Result<_, _>>()?;
         Ok(RuleConfig {
             allowed_root_accounts,
+            allowed_org_ids: BTreeSet::new(),
         })
     }
 
+    /// The same rules, also allowing these organizations.
+    pub fn with_orgs<'a>(
+        mut self,
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RuleConfig, OrgAllowlistError> {
+        self.allowed_org_ids = entries
+            .into_iter()
+            .map(|entry| OrgId::parse(entry).ok_or_else(|| OrgAllowlistError(entry.to_owned())))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
     /// Parses a policy text and checks it.
-    pub fn check_text(&self, text: &str) -> Result<Vec<Violation>, PolicyError> {
-        Policy::parse(text).map(|policy| self.check(&policy))
+    pub fn check_text(&self, text: &str, owner: Owner) -> Result<Vec<Violation>, PolicyError> {
+        Policy::parse(text).map(|policy| self.check(&policy, owner))
     }
 
     /// True when the text is a policy that passes every rule: what the guard may write.
-    pub fn passes(&self, text: &str) -> bool {
-        self.check_text(text).is_ok_and(|v| v.is_empty())
+    pub fn passes(&self, text: &str, owner: Owner) -> bool {
+        self.check_text(text, owner).is_ok_and(|v| v.is_empty())
     }
 
     /// Checks a policy against every rule; violations come in statement order, policy-wide last.
-    pub fn check(&self, policy: &Policy) -> Vec<Violation> {
+    pub fn check(&self, policy: &Policy, owner: Owner) -> Vec<Violation> {
+        let judge = Judge::new(self, owner, policy);
         let mut violations = Vec::new();
         for (index, statement) in policy.statements.iter().enumerate() {
             if statement.effect == Effect::Allow {
-                self.check_allow(index, statement, &mut violations);
+                judge.check_allow(index, statement, &mut violations);
             }
         }
-        if !policy.statements.iter().any(is_deny_by_default) {
-            violations.push(policy_wide(
-                RuleId::DenyByDefaultRequired,
-                "no statement denies everyone else; add a `Deny` of `ecr:*` for `Principal` `*`, exempting your roles with `ArnNotEquals` on `aws:PrincipalArn`",
-            ));
+        if let Err(message) = judge.deny_by_default(policy) {
+            violations.push(policy_wide(RuleId::DenyByDefaultRequired, message));
         }
         violations
     }
@@ -236,26 +253,89 @@ impl RuleConfig {
 
     /// The account of a root principal value that is not allowlisted; `None` for anything else.
     pub fn forbidden_root<'v>(&self, value: &'v str) -> Option<&'v str> {
-        root_account(value).filter(|account| {
-            !self
-                .allowed_root_accounts
+        root_account(value).filter(|account| !self.allows_account(account))
+    }
+
+    fn allows_account(&self, account: &str) -> bool {
+        self.allowed_root_accounts
+            .iter()
+            .any(|a| a.as_str() == account)
+    }
+
+    fn allows_org(&self, org: &str) -> bool {
+        self.allowed_org_ids.iter().any(|o| o.as_str() == org)
+    }
+}
+
+/// The rules applied to one policy: the allowlists, whose repository it is, and whether its
+/// `Version` makes `${...}` a policy variable.
+pub struct Judge<'r> {
+    pub rules: &'r RuleConfig,
+    pub owner: Owner<'r>,
+    /// `2012-10-17`: `${...}` is a policy variable, resolved from each request.
+    pub variables: bool,
+}
+
+impl<'r> Judge<'r> {
+    pub fn new(rules: &'r RuleConfig, owner: Owner<'r>, policy: &Policy) -> Judge<'r> {
+        Judge {
+            rules,
+            owner,
+            variables: policy.version == Some(Version::V2012_10_17),
+        }
+    }
+
+    /// True when everything a concrete reach names may be granted: a specific principal always;
+    /// a whole account when it is allowlisted (and, for a service's source, when it is the
+    /// repository's own); an organization when it is allowlisted.
+    pub fn allows(&self, reach: &Reach, limit: &Limit) -> bool {
+        match reach {
+            Reach::Principal => true,
+            Reach::Account(account) => {
+                self.rules.allows_account(account)
+                    || (limit.ident.is_source() && self.owner.is(account))
+            }
+            Reach::Org(org) => self.rules.allows_org(org),
+        }
+    }
+
+    /// True when a statement grants to everyone (`*`, or a `*` value of any principal type).
+    pub fn is_wildcard(statement: &Statement) -> bool {
+        match &statement.principal {
+            PrincipalElement::Principal(Principal::Any) => true,
+            PrincipalElement::Principal(p) => PrincipalType::ALL
                 .iter()
-                .any(|a| a.as_str() == *account)
-        })
+                .any(|kind| p.values(*kind).iter().any(|v| v == "*")),
+            PrincipalElement::NotPrincipal(_) => false,
+        }
+    }
+
+    /// True when one of the statement's restricting limits is allowed: a wildcard grant so
+    /// limited stays within allowed callers.
+    pub fn wildcard_allowed(&self, statement: &Statement) -> bool {
+        identity_limits(statement, self.variables)
+            .iter()
+            .filter(|l| l.restricts())
+            .any(|l| l.reaches().all(|r| self.allows(r, l)))
     }
 
     fn check_allow(&self, index: usize, statement: &Statement, out: &mut Vec<Violation>) {
-        let found = |rule, principal: Option<&str>, message: Cow<'static, str>| Violation {
-            rule,
-            statement: Some(index),
-            sid: statement.sid.as_deref().map(str::to_owned),
-            principal: principal.map(str::to_owned),
-            message,
-        };
+        let found =
+            |rule, principal: Option<&str>, via: Option<&str>, message: Cow<'static, str>| {
+                Violation {
+                    rule,
+                    statement: Some(index),
+                    sid: statement.sid.as_deref().map(str::to_owned),
+                    principal: principal.map(str::to_owned),
+                    via: via.map(str::to_owned),
+                    message,
+                }
+            };
         let principal = match &statement.principal {
             PrincipalElement::NotPrincipal(_) => {
                 out.push(found(
                     RuleId::NoAllowNotPrincipal,
+                    None,
                     None,
                     "grants every principal except the ones listed; use `Principal` with the roles that need access".into(),
                 ));
@@ -263,27 +343,79 @@ impl RuleConfig {
             }
             PrincipalElement::Principal(p) => p,
         };
-        if principal.is_everyone() && !restricts_caller(statement) {
+        for value in principal.values(PrincipalType::Aws) {
+            if let Some(account) = self.rules.forbidden_root(value) {
+                out.push(found(
+                    RuleId::NoRootPrincipal,
+                    Some(value),
+                    Some("principal"),
+                    root_message(account),
+                ));
+            }
+        }
+        if !Self::is_wildcard(statement) {
+            return;
+        }
+        let limits = identity_limits(statement, self.variables);
+        let restricting: Vec<&Limit> = limits.iter().filter(|l| l.restricts()).collect();
+        if restricting.is_empty() {
             out.push(found(
                 RuleId::NoWildcardPrincipal,
                 Some("*"),
-                "grants anyone with an AWS account; name the roles, or restrict the caller (e.g. `StringEquals` on `aws:PrincipalOrgID`)".into(),
+                Some("principal"),
+                "grants anyone with an AWS account; name the roles, or limit the caller (e.g. `StringEquals` on `aws:PrincipalOrgID` of an allowed organization)".into(),
             ));
+            return;
         }
-        for value in principal.values(PrincipalType::Aws) {
-            let Some(account) = self.forbidden_root(value) else {
-                continue;
-            };
+        if restricting
+            .iter()
+            .any(|l| l.reaches().all(|r| self.allows(r, l)))
+        {
+            return;
+        }
+        // No limit is allowed: name what each reaches beyond the allowlists.
+        let mut orgs: Vec<&str> = Vec::new();
+        let mut org_key = None;
+        for limit in &restricting {
+            for (value, reach) in limit.values() {
+                match reach {
+                    Reach::Account(account) if !self.allows(reach, limit) => out.push(found(
+                        RuleId::NoRootPrincipal,
+                        Some(value),
+                        Some(limit.key),
+                        root_message(account),
+                    )),
+                    Reach::Org(org)
+                        if !self.allows(reach, limit) && !orgs.contains(&org.as_str()) =>
+                    {
+                        org_key.get_or_insert(limit.key);
+                        orgs.push(org)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !orgs.is_empty() {
+            let names: Vec<String> = orgs.iter().map(|o| tick(o)).collect();
             out.push(found(
-                RuleId::NoRootPrincipal,
-                Some(value),
+                RuleId::NoWildcardPrincipal,
+                Some("*"),
+                org_key,
                 format!(
-                    "grants all of account {account} (its root); name its roles instead, or allowlist the account in `allowed_root_accounts`"
+                    "grants every member of organization {}, which `allowed_org_ids` does not list; allowlist it, or name the roles",
+                    names.join(", ")
                 )
                 .into(),
             ));
         }
     }
+}
+
+fn root_message(account: &str) -> Cow<'static, str> {
+    format!(
+        "grants all of account {account}; name its roles instead, or allowlist the account in `allowed_root_accounts`"
+    )
+    .into()
 }
 
 fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation {
@@ -292,6 +424,7 @@ fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation
         statement: None,
         sid: None,
         principal: None,
+        via: None,
         message: message.into(),
     }
 }
@@ -345,9 +478,11 @@ mod tests {
     }
 
     #[test]
-    fn allowing_names_the_bad_entry() {
-        let rules =
-            RuleConfig::allowing(["111122223333", "arn:aws:iam::987654321098:root"]).unwrap();
+    fn allowlists_name_the_bad_entry() {
+        let rules = RuleConfig::allowing(["111122223333", "arn:aws:iam::987654321098:root"])
+            .unwrap()
+            .with_orgs(["o-a1b2c3d4e5"])
+            .unwrap();
         let ids: Vec<&str> = rules
             .allowed_root_accounts
             .iter()
@@ -358,6 +493,9 @@ mod tests {
             RuleConfig::allowing(["1234"]).unwrap_err().to_string(),
             "`1234` is not a 12-digit account id or an account root ARN"
         );
+        for bad in ["o-short", "o-A1B2C3D4E5", "a1b2c3d4e5", "o-a1b2c3d4e5/"] {
+            assert!(RuleConfig::default().with_orgs([bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -250,9 +250,11 @@ async fn the_lambda_handler_alerts_and_never_writes_for_every_bad_input() {
                 }
             },
             Input::Policy(bytes) => {
+                // Both copies: the guard judges ECR's stored copy when only the caller's is bad.
                 let mut event: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
-                event["detail"]["requestParameters"]["policyText"] =
-                    String::from_utf8(bytes).unwrap().into();
+                let text = String::from_utf8(bytes).unwrap();
+                event["detail"]["requestParameters"]["policyText"] = text.clone().into();
+                event["detail"]["responseElements"]["policyText"] = text.into();
                 event.to_string()
             }
         };

@@ -9,7 +9,7 @@ use ecr_policy_guard::app::{AppError, Invocation, handle, invoke, scan};
 use ecr_policy_guard::ports::{PortError, Ports};
 use ecr_policy_guard_core::policy::same_document;
 use ecr_policy_guard_core::remedy::{TargetSource, default_baseline};
-use ecr_policy_guard_core::{Mode, RuleConfig, Taken};
+use ecr_policy_guard_core::{Mode, Owner, RuleConfig, Taken};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "123456789012";
@@ -39,7 +39,7 @@ fn applied(file: &str) -> (String, String, Recorded<Memory>) {
 }
 
 fn passes(text: &str) -> bool {
-    RuleConfig::default().passes(text)
+    RuleConfig::default().passes(text, Owner::Account(ACCOUNT))
 }
 
 fn throttled(operation: &'static str) -> PortError {
@@ -104,6 +104,7 @@ async fn revert_writes_the_derived_policy_and_its_own_write_is_compliant() {
     // The guard's own write, seen as the next event, is compliant: no loop.
     let mut own: Value = serde_json::from_str(&event).unwrap();
     own["detail"]["requestParameters"]["policyText"] = live.clone().into();
+    own["detail"]["responseElements"]["policyText"] = live.clone().into();
     own["detail"]["eventID"] = "guard-own-write".into();
     let incident = handle(&own.to_string(), &config(Mode::Revert), Ports::all(&aws))
         .await

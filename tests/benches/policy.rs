@@ -3,7 +3,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ecr_policy_guard_core::testkit::corpus;
-use ecr_policy_guard_core::{Mode, Policy, RuleConfig, evaluate};
+use ecr_policy_guard_core::{Mode, Owner, Policy, RuleConfig, evaluate};
 use std::hint::black_box;
 
 fn policies(c: &mut Criterion) {
@@ -24,7 +24,7 @@ fn policies(c: &mut Criterion) {
             b.iter(|| {
                 for text in band {
                     let policy = Policy::parse(black_box(text)).ok();
-                    black_box(policy.map(|p| rules.check(&p)));
+                    black_box(policy.map(|p| rules.check(&p, Owner::Unknown)));
                 }
             })
         });

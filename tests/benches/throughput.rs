@@ -9,7 +9,7 @@
     reason = "a benchmark tool: its output is its result"
 )]
 
-use ecr_policy_guard_core::{Policy, RuleConfig};
+use ecr_policy_guard_core::{Owner, Policy, RuleConfig};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,11 @@ fn main() {
     });
     let guard = best_of_5(|| {
         for line in &lines {
-            black_box(Policy::parse(black_box(line)).map(|p| rules.check(&p)).ok());
+            black_box(
+                Policy::parse(black_box(line))
+                    .map(|p| rules.check(&p, Owner::Unknown))
+                    .ok(),
+            );
         }
     });
     println!("floor {:.6}", floor.as_secs_f64());

@@ -1,7 +1,7 @@
 //! Table-driven tests: every sample event and fixture carries its expected outcome.
 
 use crate::{root, sample_rules};
-use ecr_policy_guard_core::{Mode, RuleConfig, evaluate};
+use ecr_policy_guard_core::{Mode, Owner, RuleConfig, evaluate};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -32,15 +32,32 @@ fn name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// A comparable form of a violation: (rule, statement, sid, principal).
-type Key = (String, Option<u64>, Option<String>, Option<String>);
+/// A comparable form of a violation: (rule, statement, sid, principal, via).
+type Key = (
+    String,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
+/// A sidecar may leave `via` out where it is the `Principal` element (principal rules) or
+/// nothing (the others); the guard's output always has it.
 fn key(v: &Value) -> Key {
+    let rule = v["rule"].as_str().unwrap().to_owned();
+    let via = match v.get("via") {
+        Some(via) => via.as_str().map(str::to_owned),
+        None if rule == "no-root-principal" || rule == "no-wildcard-principal" => {
+            Some("principal".to_owned())
+        }
+        None => None,
+    };
     (
-        v["rule"].as_str().unwrap().to_owned(),
+        rule,
         v["statement"].as_u64(),
         v["sid"].as_str().map(str::to_owned),
         v["principal"].as_str().map(str::to_owned),
+        via,
     )
 }
 
@@ -62,8 +79,20 @@ fn policy_fixtures_match_their_expected_outcomes() {
             .as_array()
             .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>())
             .unwrap_or_default();
-        let rules = RuleConfig::allowing(allowlist).unwrap();
-        let result = rules.check_text(&text);
+        let orgs = expected["allowed_org_ids"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let rules = RuleConfig::allowing(allowlist)
+            .unwrap()
+            .with_orgs(orgs)
+            .unwrap();
+        // The repository's own account, when the fixture says it; unknown otherwise (`check`).
+        let owner = match expected["account"].as_str() {
+            Some(account) => Owner::Account(account),
+            None => Owner::Unknown,
+        };
+        let result = rules.check_text(&text, owner);
         match (&result, expected.get("error").and_then(Value::as_str)) {
             (Err(error), Some(want)) => {
                 let error = error.to_string();
@@ -206,4 +235,45 @@ fn malformed_event_fixtures_fail_with_their_expected_errors() {
             }
         }
     }
+}
+
+#[test]
+fn both_copies_of_a_set_policy_event_are_judged() {
+    let rules = sample_rules();
+    let outcome = |file: &str| {
+        evaluate(&crate::sample(file), &rules, Mode::Revert).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // ECR re-formats what it stores: the same document is not "different".
+    assert!(!outcome("set-policy-compliant-push-pull.json").copies_differ);
+    // ECR stored the bare id as a root ARN: both copies' grants are reported.
+    let differs = outcome("set-policy-stored-copy-differs.json");
+    assert!(differs.copies_differ);
+    let principals: Vec<_> = differs
+        .violations
+        .iter()
+        .map(|v| v.principal.clone())
+        .collect();
+    assert_eq!(
+        principals,
+        [
+            Some("987654321098".to_owned()),
+            Some("arn:aws:iam::987654321098:root".to_owned())
+        ]
+    );
+    assert!(
+        differs.reason.contains("ECR stored a different document"),
+        "{}",
+        differs.reason
+    );
+    // The caller's copy cannot be read, ECR's can: it is judged, and reverted.
+    let duplicate = outcome("set-policy-duplicate-keys.json");
+    assert!(duplicate.copies_differ);
+    assert_eq!(duplicate.action.as_str(), "revert");
+    assert!(
+        duplicate
+            .reason
+            .contains("judged on ECR's stored copy; the caller's text cannot be parsed"),
+        "{}",
+        duplicate.reason
+    );
 }

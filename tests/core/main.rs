@@ -29,17 +29,19 @@ pub fn sample(file: &str) -> String {
     std::fs::read_to_string(root().join("events").join(file)).unwrap()
 }
 
-/// The rules the samples are judged with: `allowed_root_accounts` of events/guard.toml (the app's
-/// tests read the same file through the full config loader).
+/// The rules the samples are judged with: the allowlists of events/guard.toml (the app's tests
+/// read the same file through the full config loader).
 pub fn sample_rules() -> RuleConfig {
     #[derive(serde::Deserialize)]
-    #[allow(dead_code, reason = "only the allowlist matters to the core")]
     struct SampleConfig {
-        mode: Option<String>,
         allowed_root_accounts: Vec<String>,
+        allowed_org_ids: Vec<String>,
     }
     let config: SampleConfig = toml::from_str(&sample("guard.toml")).unwrap();
-    RuleConfig::allowing(config.allowed_root_accounts.iter().map(String::as_str)).unwrap()
+    RuleConfig::allowing(config.allowed_root_accounts.iter().map(String::as_str))
+        .unwrap()
+        .with_orgs(config.allowed_org_ids.iter().map(String::as_str))
+        .unwrap()
 }
 
 /// The policy event in a payload; panics on a scheduled event.

@@ -2,7 +2,7 @@
 
 use ecr_policy_guard_core::policy::Effect;
 use ecr_policy_guard_core::remedy::{derive, narrows};
-use ecr_policy_guard_core::{Mode, Policy, RuleConfig, Violation, evaluate};
+use ecr_policy_guard_core::{Mode, Owner, Policy, RuleConfig, Violation, evaluate};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -49,7 +49,79 @@ const CONDITIONS: &[(&str, &str, &str)] = &[
     ),
     ("ArnLike", "AWS:SourceArn", "*"),
     ("IpAddress", "aws:SourceIp", "203.0.113.0/24"),
+    ("StringEquals", "aws:PrincipalAccount", "987654321098"),
+    (
+        "ArnLike",
+        "aws:PrincipalArn",
+        "arn:aws:iam::111122223333:role/*",
+    ),
+    ("StringLike", "aws:userid", "AROAEXAMPLEID123456:*"),
+    ("StringEquals", "aws:SourceAccount", "123456789012"),
+    ("StringNotEquals", "aws:PrincipalAccount", "123456789012"),
+    ("BoolIfExists", "aws:PrincipalIsAWSService", "false"),
+    ("Bool", "aws:SecureTransport", "false"),
+    (
+        "StringEqualsIgnoreCase",
+        "aws:PrincipalOrgID",
+        "${aws:PrincipalOrgID}",
+    ),
+    (
+        "ArnEquals",
+        "aws:PrincipalArn",
+        "arn:aws:iam::123456789012:role/app-pull",
+    ),
+    ("StringNotLike", "aws:PrincipalOrgID", "o-f6g7h8i9j0"),
 ];
+
+/// Limits that restrict a wildcard to allowed callers under the rules the properties use
+/// (organization `o-a1b2c3d4e5` and account 111122223333 allowed, own account 123456789012).
+const ALLOWED_LIMITS: &[(&str, &str, &str)] = &[
+    ("StringEquals", "aws:PrincipalOrgID", "o-a1b2c3d4e5"),
+    (
+        "ForAnyValue:StringLike",
+        "aws:PrincipalOrgPaths",
+        "o-a1b2c3d4e5/r-ab12/*",
+    ),
+    (
+        "ArnEquals",
+        "aws:PrincipalArn",
+        "arn:aws:iam::123456789012:role/app-pull",
+    ),
+    ("StringEquals", "aws:SourceAccount", "123456789012"),
+    ("StringLike", "aws:PrincipalAccount", "111122223333"),
+    (
+        "ArnLike",
+        "aws:PrincipalArn",
+        "arn:aws:iam::111122223333:role/*",
+    ),
+];
+
+/// Limits whose concrete value reaches callers the properties' rules do not allow.
+const DISALLOWED_LIMITS: &[(&str, &str, &str)] = &[
+    ("StringEquals", "aws:PrincipalOrgID", "o-f6g7h8i9j0"),
+    ("StringEquals", "aws:PrincipalAccount", "987654321098"),
+    (
+        "ArnLike",
+        "aws:PrincipalArn",
+        "arn:aws:iam::987654321098:role/*",
+    ),
+    (
+        "ForAnyValue:StringLike",
+        "aws:PrincipalOrgPaths",
+        "o-f6g7h8i9j0/*",
+    ),
+    ("StringLike", "aws:userid", "987654321098:*"),
+    ("StringEquals", "aws:SourceAccount", "210987654321"),
+];
+
+/// The accounts and organizations the allowlisting property may allow.
+const ALLOWABLE_ACCOUNTS: &[&str] = &[
+    "987654321098",
+    "111122223333",
+    "arn:aws:iam::444455556666:root",
+    "123456789012",
+];
+const ALLOWABLE_ORGS: &[&str] = &["o-a1b2c3d4e5", "o-f6g7h8i9j0"];
 
 /// A statement as generator data: effect, principal (None = `*`), not-principal, actions,
 /// not-action, condition indices.
@@ -136,18 +208,97 @@ fn policy_text(statements: &[(usize, Gen)], lists: bool) -> String {
     json!({"Version": "2012-10-17", "Statement": rendered}).to_string()
 }
 
+/// The repository's own account in these properties.
+const OWN: Owner = Owner::Account("123456789012");
+
 fn check(text: &str, rules: &RuleConfig) -> Vec<Violation> {
-    rules.check(&Policy::parse(text).unwrap_or_else(|e| panic!("{e}: {text}")))
+    rules.check(
+        &Policy::parse(text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        OWN,
+    )
 }
 
-/// Violations without statement positions, sorted: what must not depend on order.
-fn unordered(violations: &[Violation]) -> Vec<(String, Option<String>, Option<String>)> {
+/// Violations without statement positions or messages, sorted: what must not depend on order.
+/// (The deny-by-default message names the nearest candidate, which order can change.)
+/// A violation's rule, sid, principal and via.
+type Finding = (String, Option<String>, Option<String>, Option<String>);
+
+fn unordered(violations: &[Violation]) -> Vec<Finding> {
     let mut v: Vec<_> = violations
         .iter()
-        .map(|v| (v.rule.to_string(), v.sid.clone(), v.principal.clone()))
+        .map(|v| {
+            (
+                v.rule.to_string(),
+                v.sid.clone(),
+                v.principal.clone(),
+                v.via.clone(),
+            )
+        })
         .collect();
     v.sort();
     v
+}
+
+/// The operator of the same family that expands wildcards (`StringEquals` → `StringLike`), the
+/// prefix and suffix kept; the ARN and `Like` operators already do.
+fn pattern_operator(op: &str) -> Option<String> {
+    let (prefix, rest) = match op.split_once(':') {
+        Some((p, r)) => (format!("{p}:"), r),
+        None => (String::new(), op),
+    };
+    let (base, suffix) = match rest.strip_suffix("IfExists") {
+        Some(b) => (b, "IfExists"),
+        None => (rest, ""),
+    };
+    let pattern = match base {
+        "StringEquals" | "StringEqualsIgnoreCase" | "StringLike" => "StringLike",
+        "StringNotEquals" | "StringNotEqualsIgnoreCase" | "StringNotLike" => "StringNotLike",
+        "ArnEquals" | "ArnLike" | "ArnNotEquals" | "ArnNotLike" => base,
+        _ => return None,
+    };
+    Some(format!("{prefix}{pattern}{suffix}"))
+}
+
+/// Replaces one string or ARN condition value (picked by `pick`) with the pattern `*` under
+/// the pattern form of its operator: the same limit, made to match more. False when the
+/// policy has no such value.
+fn widen(policy: &mut Value, pick: prop::sample::Index) -> bool {
+    let mut places = Vec::new();
+    for (si, s) in policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (op, keys) in s["Condition"].as_object().into_iter().flatten() {
+            if pattern_operator(op).is_some() {
+                for key in keys
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone())
+                {
+                    places.push((si, op.clone(), key));
+                }
+            }
+        }
+    }
+    if places.is_empty() {
+        return false;
+    }
+    let (si, op, key) = places[pick.index(places.len())].clone();
+    let condition = policy["Statement"][si]["Condition"]
+        .as_object_mut()
+        .unwrap();
+    let block = condition.get_mut(&op).unwrap().as_object_mut().unwrap();
+    block.remove(&key);
+    if block.is_empty() {
+        condition.remove(&op);
+    }
+    let wide = pattern_operator(&op).unwrap();
+    let target = condition.entry(wide).or_insert_with(|| json!({}));
+    target.as_object_mut().unwrap().insert(key, json!("*"));
+    true
 }
 
 fn policies() -> impl Strategy<Value = Vec<(usize, Gen)>> {
@@ -186,17 +337,101 @@ proptest! {
     }
 
     #[test]
-    fn allowlisting_an_account_never_adds_a_violation(
+    fn allowlisting_never_adds_a_violation(
         statements in policies(),
-        allow in prop::sample::subsequence(vec!["987654321098", "111122223333", "arn:aws:iam::444455556666:root"], 0..3),
+        accounts in prop::sample::subsequence(ALLOWABLE_ACCOUNTS.to_vec(), 0..4),
+        orgs in prop::sample::subsequence(ALLOWABLE_ORGS.to_vec(), 0..2),
     ) {
         let text = policy_text(&statements, false);
-        let without = check(&text, &RuleConfig::default());
-        let with = check(&text, &RuleConfig::allowing(allow).unwrap());
+        let without = unordered(&check(&text, &RuleConfig::default()));
+        let rules = RuleConfig::allowing(accounts).unwrap().with_orgs(orgs).unwrap();
+        let with = unordered(&check(&text, &rules));
         prop_assert!(with.len() <= without.len());
         for v in &with {
             prop_assert!(without.contains(v), "{:?} appeared only with the allowlist", v);
         }
+    }
+
+    #[test]
+    fn a_wildcard_in_place_of_a_concrete_value_never_makes_a_policy_compliant(
+        statements in policies(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let text = policy_text(&statements, false);
+        let rules = RuleConfig::allowing(["111122223333"]).unwrap().with_orgs(["o-a1b2c3d4e5"]).unwrap();
+        let before = check(&text, &rules);
+        let mut wide: Value = serde_json::from_str(&text).unwrap();
+        prop_assume!(widen(&mut wide, pick));
+        let after = check(&wide.to_string(), &rules);
+        if !before.is_empty() {
+            prop_assert!(!after.is_empty(), "{} became compliant as {}", text, wide);
+        }
+    }
+
+    #[test]
+    fn a_wildcard_pattern_in_place_of_a_disallowed_value_never_passes(
+        limit in 0..DISALLOWED_LIMITS.len(),
+        cut in any::<prop::sample::Index>(),
+        question in any::<bool>(),
+        deny_limit in 0..ALLOWED_LIMITS.len(),
+    ) {
+        let rules = RuleConfig::allowing(["111122223333"]).unwrap().with_orgs(["o-a1b2c3d4e5"]).unwrap();
+        let (op, key, value) = DISALLOWED_LIMITS[limit];
+        // A wildcard pattern covering the value: a prefix and `*`, or one character as `?`.
+        let at = cut.index(value.len());
+        let pattern = if question {
+            format!("{}?{}", &value[..at], &value[at + 1..])
+        } else {
+            format!("{}*", &value[..at])
+        };
+        let wide_op = pattern_operator(op).unwrap();
+        let policy = |op: &str, value: &str| {
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "Wildcard", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage",
+                 "Condition": {op: {key: value}}},
+                {"Sid": "DenyByDefault", "Effect": "Deny", "Principal": "*", "Action": "ecr:*",
+                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/app-pull"}}},
+                // An allowed limit elsewhere must not excuse this one.
+                {"Sid": "Other", "Effect": "Allow", "Principal": "*", "Action": "ecr:ListImages",
+                 "Condition": {ALLOWED_LIMITS[deny_limit].0: {ALLOWED_LIMITS[deny_limit].1: ALLOWED_LIMITS[deny_limit].2}}}]})
+            .to_string()
+        };
+        prop_assert!(!check(&policy(op, value), &rules).is_empty());
+        let wide = policy(&wide_op, &pattern);
+        prop_assert!(!check(&wide, &rules).is_empty(), "{}", wide);
+    }
+
+    #[test]
+    fn adding_a_limit_to_a_compliant_wildcard_statement_keeps_it_compliant(
+        allowed in 0..ALLOWED_LIMITS.len(),
+        extra in prop::collection::vec(0..CONDITIONS.len(), 1..4),
+        action in 0..ACTIONS.len(),
+    ) {
+        let rules = RuleConfig::allowing(["111122223333"]).unwrap().with_orgs(["o-a1b2c3d4e5"]).unwrap();
+        let (op, key, value) = ALLOWED_LIMITS[allowed];
+        let mut condition = serde_json::Map::new();
+        condition.insert(op.into(), json!({ key: value }));
+        let policy = |condition: &serde_json::Map<String, Value>| {
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "Wildcard", "Effect": "Allow", "Principal": "*", "Action": ACTIONS[action],
+                 "Condition": condition},
+                {"Sid": "DenyByDefault", "Effect": "Deny", "Principal": "*", "Action": "ecr:*",
+                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/app-pull"}}}]})
+            .to_string()
+        };
+        prop_assert!(check(&policy(&condition), &rules).is_empty());
+        for i in extra {
+            let (op, key, value) = CONDITIONS[i];
+            // Into its own operator block, or beside the others of its operator: a new key.
+            let block = condition.entry(op).or_insert_with(|| json!({}));
+            let block = block.as_object_mut().unwrap();
+            if block.keys().any(|k| k.eq_ignore_ascii_case(key)) {
+                continue;
+            }
+            block.insert(key.into(), json!(value));
+        }
+        let text = policy(&condition);
+        prop_assert!(check(&text, &rules).is_empty(), "{}", text);
     }
 
     #[test]
@@ -236,7 +471,7 @@ proptest! {
         statements in policies(),
         allow in prop::sample::subsequence(vec!["987654321098", "111122223333"], 0..2),
     ) {
-        let rules = RuleConfig::allowing(allow).unwrap();
+        let rules = RuleConfig::allowing(allow).unwrap().with_orgs(["o-a1b2c3d4e5"]).unwrap();
         let text = policy_text(&statements, false);
         let original = Policy::parse(&text).unwrap();
         let derived = derive(&original, "123456789012", &rules);
@@ -244,7 +479,7 @@ proptest! {
         let written = derived.to_json_text();
         let reparsed = Policy::parse(&written).unwrap();
         prop_assert_eq!(&reparsed, &derived);
-        prop_assert!(rules.check(&reparsed).is_empty(), "{:?}", rules.check(&reparsed));
+        prop_assert!(rules.check(&reparsed, OWN).is_empty(), "{:?}", rules.check(&reparsed, OWN));
         prop_assert_eq!(narrows(&original, &derived), Ok(()));
         // The only new statement is the added deny-by-default; kept Deny statements are intact.
         for s in derived.statements.iter().filter(|s| s.effect == Effect::Deny) {

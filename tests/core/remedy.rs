@@ -7,7 +7,7 @@ use ecr_policy_guard_core::remedy::{
     RemedyError, Target, TargetSource, WritePlan, choose_target, compliant_or_baseline,
     default_baseline, plan_write, wants_history,
 };
-use ecr_policy_guard_core::{PolicyEvent, RuleConfig};
+use ecr_policy_guard_core::{Owner, PolicyEvent, RuleConfig};
 use serde_json::json;
 
 const ACCOUNT: &str = "123456789012";
@@ -87,7 +87,7 @@ fn a_set_policy_prefers_history_then_the_derived_policy_then_the_baseline() {
     assert_eq!(chosen.source, TargetSource::DerivedFromOffending);
     assert_eq!(chosen.note.as_deref(), Some("no history"));
     assert!(!chosen.policy_text.contains("\"Public\""));
-    assert!(rules.passes(&chosen.policy_text));
+    assert!(rules.passes(&chosen.policy_text, Owner::Account(ACCOUNT)));
 
     // A policy with a number that cannot be written back exactly is never rewritten.
     let inexact = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"NumericLessThan":{"s3:max-keys":1.5}}}]}"#;

@@ -5,7 +5,7 @@
 
 use ecr_policy_guard_core::policy::MAX_POLICY_CHARS;
 use ecr_policy_guard_core::remedy::{derive, narrows};
-use ecr_policy_guard_core::{Mode, Payload, Policy, RuleConfig, decide, read_event};
+use ecr_policy_guard_core::{Mode, Owner, Payload, Policy, RuleConfig, decide, read_event};
 
 /// Parsing and the rules never panic, errors are one line, and what the guard would write
 /// parses back to the same policy (where the guard would write it at all).
@@ -19,7 +19,7 @@ pub fn policy_parser(data: &[u8]) {
             "multi-line error: {error}"
         ),
         Ok(policy) => {
-            let _ = RuleConfig::default().check(&policy);
+            let _ = RuleConfig::default().check(&policy, Owner::Unknown);
             let written = policy.to_json_text();
             if !policy.has_inexact_numbers() && written.chars().count() <= MAX_POLICY_CHARS {
                 assert_eq!(Policy::parse(&written).as_ref(), Ok(&policy), "{written}");
@@ -62,7 +62,7 @@ pub fn derived_policy(data: &[u8]) {
     for allow in [&[][..], &["111122223333", "987654321098"][..]] {
         let rules = RuleConfig::allowing(allow.iter().copied()).unwrap_or_default();
         let derived = derive(&original, "123456789012", &rules);
-        let violations = rules.check(&derived);
+        let violations = rules.check(&derived, Owner::Account("123456789012"));
         assert!(
             violations.is_empty(),
             "derived policy breaks {violations:?}"

@@ -10,7 +10,7 @@ use ecr_policy_guard::adapters::aws::{CloudTrailHistory, EcrRegistry};
 use ecr_policy_guard::app::{AppError, handle};
 use ecr_policy_guard_core::policy::same_document;
 use ecr_policy_guard_core::remedy::{default_baseline, derive};
-use ecr_policy_guard_core::{Action, Mode, Policy, RuleConfig, Taken, evaluate};
+use ecr_policy_guard_core::{Action, Mode, Owner, Policy, RuleConfig, Taken, evaluate};
 use serde_json::{Value, json};
 
 fn config(mode: Mode) -> Config {
@@ -30,7 +30,7 @@ fn expected_derived(offending: &str) -> String {
 }
 
 fn passes(text: &str) -> bool {
-    RuleConfig::default().passes(text)
+    RuleConfig::default().passes(text, Owner::Account(ACCOUNT))
 }
 
 /// Creates the repository and applies the event's policy to it, as the caller did.
@@ -87,7 +87,11 @@ async fn a_root_grant_in_alert_mode_leaves_the_policy_and_sends_one_alert() {
     );
     assert_eq!(attribute(n, "action"), "alerted");
     assert_eq!(attribute(n, "severity"), "high");
-    assert_eq!(attribute(n, "rules"), r#"["no-root-principal"]"#);
+    // Its deny exempts the same foreign account, so it is no deny-by-default either.
+    assert_eq!(
+        attribute(n, "rules"),
+        r#"["deny-by-default-required","no-root-principal"]"#
+    );
     assert_eq!(attribute(n, "repository"), repo);
     assert_eq!(attribute(n, "account"), ACCOUNT);
     assert_eq!(n["MessageAttributes"]["rules"]["Type"], "String.Array");

@@ -7,7 +7,7 @@ use ecr_policy_guard::adapters::moto::Moto;
 use ecr_policy_guard::app::scan;
 use ecr_policy_guard::ports::ScanState;
 use ecr_policy_guard_core::policy::same_document;
-use ecr_policy_guard_core::{Mode, RuleConfig};
+use ecr_policy_guard_core::{Mode, Owner, RuleConfig};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,7 +34,7 @@ fn states() -> Vec<(String, Option<&'static str>)> {
 }
 
 fn passes(text: &str) -> bool {
-    RuleConfig::default().passes(text)
+    RuleConfig::default().passes(text, Owner::Account(ACCOUNT))
 }
 
 #[tokio::test]
@@ -61,7 +61,8 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
     assert_eq!((report.repositories, report.scanned), (330, 330));
     assert_eq!((report.compliant, report.non_compliant), (80, 250));
     let expected_rules: BTreeMap<String, usize> = [
-        ("deny-by-default-required", 160),
+        // 80 without policy, 80 public, and the root grants' deny exempting the foreign account.
+        ("deny-by-default-required", 240),
         ("invalid-policy", 10),
         ("no-root-principal", 80),
         ("no-wildcard-principal", 80),

@@ -4,7 +4,7 @@ use crate::input::{MAX_CONFIG_BYTES, display, read_input};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::Config;
-use ecr_policy_guard::config::allowing;
+use ecr_policy_guard::config::{allowing, allowing_orgs};
 use ecr_policy_guard_core::Mode;
 
 #[derive(Parser)]
@@ -33,6 +33,10 @@ pub enum Command {
         /// inputs. Repeatable
         #[arg(long, value_name = "FILE")]
         jsonl: Vec<String>,
+        /// The repository's own account (12 digits): a deny-by-default may exempt it, and an AWS
+        /// service acting for it may be granted. Without it, no account counts as own
+        #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+        account: Option<String>,
         /// Policy JSON files, or `-` for standard input; one file keeps the single-result output
         #[arg(required_unless_present = "jsonl")]
         policies: Vec<String>,
@@ -101,6 +105,10 @@ pub struct Settings {
     /// Given at least once, these replace the config file's list
     #[arg(long = "allow-root-account", value_name = "ID")]
     pub allow_root_accounts: Vec<String>,
+    /// Organization whose every member may be granted (`o-...`); repeat for more. Given at least
+    /// once, these replace the config file's `allowed_org_ids`
+    #[arg(long = "allow-org", value_name = "ORG_ID")]
+    pub allow_orgs: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -142,8 +150,14 @@ impl Settings {
             None => Config::default(),
         };
         if !self.allow_root_accounts.is_empty() {
+            let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
             config.rules = allowing(self.allow_root_accounts.iter().map(String::as_str))
                 .context("--allow-root-account")?;
+            config.rules.allowed_org_ids = orgs;
+        }
+        if !self.allow_orgs.is_empty() {
+            config.rules = allowing_orgs(config.rules, self.allow_orgs.iter().map(String::as_str))
+                .context("--allow-org")?;
         }
         if let Some(mode) = mode {
             config.mode = mode;
@@ -157,6 +171,17 @@ impl Settings {
 pub enum Format {
     Text,
     Json,
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if ecr_policy_guard_core::policy::is_account_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{} is not a 12-digit account id",
+            ecr_policy_guard_core::text::tick(s)
+        ))
+    }
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

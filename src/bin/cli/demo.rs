@@ -189,7 +189,7 @@ impl Demo {
                 .map_err(sdk_error("ecr:CreateRepository"))?;
         }
         let (text, delete) = match &event.change {
-            Change::PolicySet { policy_text } => (policy_text.clone(), false),
+            Change::PolicySet { policy_text, .. } => (policy_text.clone(), false),
             Change::NoPolicy {
                 deleted_policy: Some(text),
                 ..

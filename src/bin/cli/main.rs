@@ -13,6 +13,7 @@ mod live;
 
 use args::{Cli, Command};
 use clap::Parser;
+use ecr_policy_guard_core::Owner;
 use ecr_policy_guard_core::render::text::Style;
 use exit::Exit;
 use std::io::IsTerminal;
@@ -42,12 +43,23 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
         Command::Check {
             settings,
             jsonl,
+            account,
             policies,
         } => {
             let config = settings.load(None)?;
+            let owner = match &account {
+                Some(account) => Owner::Account(account),
+                None => Owner::Unknown,
+            };
+            let check = check::Check {
+                config: &config,
+                owner,
+                format: settings.format,
+                style,
+            };
             match (jsonl.is_empty(), policies.as_slice()) {
-                (true, [policy]) => check::check_one(policy, &config, settings.format, style),
-                _ => check::check_batch(&policies, &jsonl, &config, settings.format, style),
+                (true, [policy]) => check.one(policy),
+                _ => check.batch(&policies, &jsonl),
             }
         }
         Command::Evaluate {

@@ -158,8 +158,8 @@ mod tests {
     #[test]
     fn written_policies_parse_back_to_the_same_model() {
         let text = r#"{"Version":"2008-10-17","Id":"p","Statement":[
-          {"Sid":"A","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::1:role/a","arn:aws:iam::1:role/b"],"Service":"ecs.amazonaws.com"},
-           "NotAction":"ecr:PutImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-1","o-2"],"n":5,"b":true}}},
+          {"Sid":"A","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/a","arn:aws:iam::111122223333:role/b"],"Service":"ecs.amazonaws.com"},
+           "NotAction":"ecr:PutImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-a1b2c3d4e5","o-f6g7h8i9j0"],"n":5,"b":true}}},
           {"Effect":"Deny","NotPrincipal":"*","Action":["*"]}]}"#;
         let policy = Policy::parse(text).unwrap();
         let written = policy.to_json_text();

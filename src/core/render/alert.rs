@@ -74,6 +74,7 @@ pub fn render(incident: &Incident) -> Alert {
         "reason": outcome.map(|o| &o.reason),
         "detail": incident.detail,
         "violations": outcome.map(|o| o.violations.as_slice()).unwrap_or_default(),
+        "copies_differ": outcome.is_some_and(|o| o.copies_differ),
         "offending_policy": incident.offending_policy,
         "restored_policy": incident.target.as_ref().map(|t| &t.policy_text),
         "restored_from": incident.target.as_ref().map(|t| &t.source),
@@ -171,6 +172,12 @@ fn email(incident: &Incident) -> String {
     );
     if let Some(id) = &f.event_id {
         let _ = writeln!(out, "Event: {id}");
+    }
+    if outcome.copies_differ {
+        let _ = writeln!(
+            out,
+            "Note: ECR stored a different document than the caller sent; both were judged."
+        );
     }
     if !outcome.violations.is_empty() {
         let _ = writeln!(out, "\nViolations:");

@@ -1,0 +1,453 @@
+//! What a condition's identity keys reach. A **limit** is one (operator, key) pair of a statement's
+//! `Condition` whose key identifies the caller; a value is **concrete** when it names a fixed,
+//! known set of callers, and then it reaches a specific principal, a whole account, or an
+//! organization. IAM's semantics decide each step: which operators expand `*` and `?`, whether
+//! `${...}` is a policy variable, how ARN operators match segment by segment.
+
+use crate::policy::{
+    BaseOperator, ConditionBlock, ConditionValue, SetQualifier, Statement, is_account_id,
+};
+use crate::rules::is_org_id;
+use std::borrow::Cow;
+
+/// The condition keys that identify the caller, or the resource a service calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKey {
+    PrincipalAccount,
+    SourceAccount,
+    PrincipalOrgId,
+    SourceOrgId,
+    PrincipalOrgPaths,
+    SourceOrgPaths,
+    PrincipalArn,
+    SourceArn,
+    UserId,
+}
+
+impl IdentityKey {
+    const ALL: [(IdentityKey, &'static str); 9] = [
+        (IdentityKey::PrincipalAccount, "aws:PrincipalAccount"),
+        (IdentityKey::SourceAccount, "aws:SourceAccount"),
+        (IdentityKey::PrincipalOrgId, "aws:PrincipalOrgID"),
+        (IdentityKey::SourceOrgId, "aws:SourceOrgID"),
+        (IdentityKey::PrincipalOrgPaths, "aws:PrincipalOrgPaths"),
+        (IdentityKey::SourceOrgPaths, "aws:SourceOrgPaths"),
+        (IdentityKey::PrincipalArn, "aws:PrincipalArn"),
+        (IdentityKey::SourceArn, "aws:SourceArn"),
+        (IdentityKey::UserId, "aws:userid"),
+    ];
+
+    /// The identity key a condition key names; IAM compares key names without regard to case.
+    pub fn parse(key: &str) -> Option<IdentityKey> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(key))
+            .map(|(k, _)| *k)
+    }
+
+    /// `aws:SourceAccount` and friends: a service acting for a resource of that account.
+    pub fn is_source(self) -> bool {
+        matches!(
+            self,
+            IdentityKey::SourceAccount
+                | IdentityKey::SourceOrgId
+                | IdentityKey::SourceOrgPaths
+                | IdentityKey::SourceArn
+        )
+    }
+
+    /// The multivalued organization paths (the only keys `ForAllValues:` fits).
+    pub fn is_org_paths(self) -> bool {
+        matches!(
+            self,
+            IdentityKey::PrincipalOrgPaths | IdentityKey::SourceOrgPaths
+        )
+    }
+}
+
+/// What a concrete value names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// One exact user, role or session (for `aws:SourceArn`, one exact resource).
+    Principal,
+    /// Everyone account A's administrators allow.
+    Account(String),
+    /// Every member of an organization.
+    Org(String),
+}
+
+/// One identity limit of a statement: its operator block, the key as written, and each value as
+/// written with what it reaches (`None`: not concrete).
+pub struct Limit<'p> {
+    pub block: &'p ConditionBlock<'p>,
+    pub key: &'p str,
+    pub ident: IdentityKey,
+    values: Vec<(Cow<'p, str>, Option<Reach>)>,
+}
+
+impl<'p> Limit<'p> {
+    /// A limit restricts when its operator can (positive string or ARN matching, not
+    /// `...IfExists` or `ForAllValues:`) and every value is concrete.
+    pub fn restricts(&self) -> bool {
+        self.block.op.can_restrict() && self.values.iter().all(|(_, r)| r.is_some())
+    }
+
+    /// What the concrete values reach.
+    pub fn reaches(&self) -> impl Iterator<Item = &Reach> {
+        self.values.iter().filter_map(|(_, r)| r.as_ref())
+    }
+
+    /// Each value as written, with what it reaches (concrete values only).
+    pub fn values(&self) -> impl Iterator<Item = (&str, &Reach)> {
+        self.values
+            .iter()
+            .filter_map(|(v, r)| r.as_ref().map(|r| (v.as_ref(), r)))
+    }
+
+    /// Each value as written that is not concrete.
+    pub fn vague(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(v, _)| v.as_ref())
+    }
+}
+
+/// Every identity limit of a statement, in document order.
+pub fn identity_limits<'p>(statement: &'p Statement<'p>, variables: bool) -> Vec<Limit<'p>> {
+    let mut limits = Vec::new();
+    for block in statement.condition.iter().flatten() {
+        for (key, values) in &block.entries {
+            let Some(ident) = IdentityKey::parse(key) else {
+                continue;
+            };
+            let values = values
+                .iter()
+                .map(|v| {
+                    let text = v.text();
+                    let reach = concrete(ident, block, v, variables);
+                    (text, reach)
+                })
+                .collect();
+            limits.push(Limit {
+                block,
+                key,
+                ident,
+                values,
+            });
+        }
+    }
+    limits
+}
+
+/// One character of a value as IAM matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Char(char),
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Question,
+}
+
+/// A value's characters under an operator: `*` and `?` are wildcards only under pattern
+/// operators; in a `2012-10-17` policy `${*}`, `${?}` and `${$}` are the literal characters and
+/// any other `${` starts a policy variable, resolved from each request (`None`: no fixed set).
+fn tokens(value: &str, pattern: bool, variables: bool) -> Option<Vec<Tok>> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(c) = rest.chars().next() {
+        if variables && rest.starts_with("${") {
+            let literal = ["${*}", "${?}", "${$}"]
+                .iter()
+                .find(|escape| rest.starts_with(**escape))?;
+            out.push(Tok::Char(literal.as_bytes()[2] as char));
+            rest = &rest[4..];
+            continue;
+        }
+        out.push(match c {
+            '*' if pattern => Tok::Star,
+            '?' if pattern => Tok::Question,
+            c => Tok::Char(c),
+        });
+        rest = &rest[c.len_utf8()..];
+    }
+    Some(out)
+}
+
+/// The text of tokens that are all literal characters.
+fn literal(toks: &[Tok]) -> Option<String> {
+    toks.iter()
+        .map(|t| match t {
+            Tok::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What one value of an identity key reaches, when it is concrete.
+fn concrete(
+    ident: IdentityKey,
+    block: &ConditionBlock,
+    value: &ConditionValue,
+    variables: bool,
+) -> Option<Reach> {
+    let op = block.op;
+    let text = value.text();
+    // Values of the non-string operators (numbers, dates, booleans, IPs) are never caller names.
+    let string_or_arn = matches!(
+        op.base,
+        BaseOperator::StringEquals
+            | BaseOperator::StringNotEquals
+            | BaseOperator::StringEqualsIgnoreCase
+            | BaseOperator::StringNotEqualsIgnoreCase
+            | BaseOperator::StringLike
+            | BaseOperator::StringNotLike
+            | BaseOperator::ArnEquals
+            | BaseOperator::ArnLike
+            | BaseOperator::ArnNotEquals
+            | BaseOperator::ArnNotLike
+    );
+    if !string_or_arn {
+        return None;
+    }
+    let mut toks = tokens(&text, op.base.is_pattern(), variables)?;
+    if op.ignores_case() {
+        // Account and organization ids are lower case: the value matches its lower-case form.
+        for t in &mut toks {
+            if let Tok::Char(c) = t {
+                *c = c.to_ascii_lowercase();
+            }
+        }
+    }
+    match ident {
+        IdentityKey::PrincipalAccount | IdentityKey::SourceAccount => literal(&toks)
+            .filter(|a| is_account_id(a))
+            .map(Reach::Account),
+        IdentityKey::PrincipalOrgId | IdentityKey::SourceOrgId => {
+            literal(&toks).filter(|o| is_org_id(o)).map(Reach::Org)
+        }
+        IdentityKey::PrincipalOrgPaths | IdentityKey::SourceOrgPaths => {
+            // `o-.../` first, literally: the organization; anything may follow.
+            let slash = toks.iter().position(|t| *t == Tok::Char('/'))?;
+            literal(&toks[..slash])
+                .filter(|o| is_org_id(o))
+                .map(Reach::Org)
+        }
+        IdentityKey::PrincipalArn | IdentityKey::SourceArn => {
+            arn_reach(ident, &toks, op.base.is_arn())
+        }
+        IdentityKey::UserId => {
+            // A literal id before the first `:` (or in whole): an account id (its root and its
+            // federated users) or a user's or role's unique id (one principal).
+            let colon = toks.iter().position(|t| *t == Tok::Char(':'));
+            let head = literal(&toks[..colon.unwrap_or(toks.len())])?;
+            if head.is_empty() {
+                return None;
+            }
+            Some(if is_account_id(&head) {
+                Reach::Account(head)
+            } else {
+                Reach::Principal
+            })
+        }
+    }
+}
+
+/// An ARN value: partition, service and account literal; wildcards only in the resource, and in
+/// the region only under the ARN operators, which match segment by segment (under `StringLike` a
+/// `*` before the account could swallow `:` and the account with it).
+fn arn_reach(ident: IdentityKey, toks: &[Tok], arn_operator: bool) -> Option<Reach> {
+    let mut segments: Vec<&[Tok]> = Vec::with_capacity(6);
+    let mut start = 0;
+    for (i, t) in toks.iter().enumerate() {
+        if segments.len() == 5 {
+            break;
+        }
+        if *t == Tok::Char(':') {
+            segments.push(&toks[start..i]);
+            start = i + 1;
+        }
+    }
+    if segments.len() < 5 {
+        return None;
+    }
+    let resource = &toks[start..];
+    let [arn, partition, service, region, account] = [
+        segments[0],
+        segments[1],
+        segments[2],
+        segments[3],
+        segments[4],
+    ];
+    let arn = literal(arn)?;
+    let partition = literal(partition)?;
+    let service = literal(service)?;
+    let account = literal(account)?;
+    if !arn_operator && literal(region).is_none() {
+        return None;
+    }
+    if !arn.eq_ignore_ascii_case("arn") || partition.is_empty() || service.is_empty() {
+        return None;
+    }
+    if !is_account_id(&account) {
+        return None;
+    }
+    let resource_literal = literal(resource);
+    match resource_literal {
+        // A wildcard in the resource: whoever A's administrators name that way.
+        None => Some(Reach::Account(account)),
+        Some(r) if r.is_empty() => None,
+        // The root user is the account.
+        Some(r)
+            if ident == IdentityKey::PrincipalArn
+                && service.eq_ignore_ascii_case("iam")
+                && r.eq_ignore_ascii_case("root") =>
+        {
+            Some(Reach::Account(account))
+        }
+        Some(_) => Some(Reach::Principal),
+    }
+}
+
+/// True when a set qualifier fits the key: `ForAllValues:` only on the multivalued org paths.
+pub fn set_fits(set: Option<SetQualifier>, ident: IdentityKey) -> bool {
+    match set {
+        None => true,
+        Some(SetQualifier::ForAllValues) => ident.is_org_paths(),
+        Some(SetQualifier::ForAnyValue) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    /// The reach of each value of the first limit of a one-statement policy.
+    fn reach(version: &str, op: &str, key: &str, value: &str) -> Option<Reach> {
+        let text = serde_json::json!({"Version": version, "Statement": {"Effect": "Allow",
+            "Principal": "*", "Action": "ecr:BatchGetImage",
+            "Condition": {op: {key: value}}}})
+        .to_string();
+        let policy = Policy::parse(&text).unwrap();
+        let limits = identity_limits(&policy.statements[0], version == "2012-10-17");
+        limits[0].values.first().and_then(|(_, r)| r.clone())
+    }
+
+    const V12: &str = "2012-10-17";
+    const V08: &str = "2008-10-17";
+
+    #[test]
+    fn accounts_and_organizations_must_be_written_out() {
+        let account = |op, v| reach(V12, op, "aws:PrincipalAccount", v);
+        assert_eq!(
+            account("StringEquals", "987654321098"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(account("StringLike", "98765432109?"), None);
+        assert_eq!(account("StringLike", "*"), None);
+        assert_eq!(
+            account("StringEquals", "98765432109*"),
+            None,
+            "a literal `*` is no account"
+        );
+        let org = |op, v| reach(V12, op, "aws:PrincipalOrgID", v);
+        assert_eq!(
+            org("StringEquals", "o-a1b2c3d4e5"),
+            Some(Reach::Org("o-a1b2c3d4e5".into()))
+        );
+        assert_eq!(org("StringLike", "o-*"), None);
+        assert_eq!(
+            org("StringEqualsIgnoreCase", "O-A1B2C3D4E5"),
+            Some(Reach::Org("o-a1b2c3d4e5".into()))
+        );
+        let paths = |v| reach(V12, "ForAnyValue:StringLike", "aws:PrincipalOrgPaths", v);
+        assert_eq!(
+            paths("o-a1b2c3d4e5/r-ab12/*"),
+            Some(Reach::Org("o-a1b2c3d4e5".into()))
+        );
+        assert_eq!(paths("o-*/r-ab12/*"), None);
+        assert_eq!(paths("*/o-a1b2c3d4e5/"), None);
+    }
+
+    #[test]
+    fn arns_name_a_principal_or_a_whole_account() {
+        let arn = |op, v| reach(V12, op, "aws:PrincipalArn", v);
+        assert_eq!(
+            arn("ArnEquals", "arn:aws:iam::987654321098:role/app"),
+            Some(Reach::Principal)
+        );
+        assert_eq!(
+            arn("ArnLike", "arn:aws:iam::987654321098:role/*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            arn("ArnEquals", "arn:aws:iam::987654321098:root"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(arn("ArnLike", "arn:aws:iam::*:role/app"), None);
+        assert_eq!(arn("ArnLike", "arn:*:iam::987654321098:role/app"), None);
+        assert_eq!(
+            arn("ArnLike", "arn:aws:iam:*:987654321098:role/app"),
+            Some(Reach::Principal)
+        );
+        // Under StringLike a `*` in the region can swallow `:` and the account.
+        assert_eq!(
+            arn("StringLike", "arn:aws:iam:*:987654321098:role/app"),
+            None
+        );
+        assert_eq!(
+            arn("StringLike", "arn:aws:iam::987654321098:role/*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        // Under StringEquals `*` is a literal character: one (odd) role.
+        assert_eq!(
+            arn("StringEquals", "arn:aws:iam::987654321098:role/*"),
+            Some(Reach::Principal)
+        );
+        assert_eq!(arn("ArnEquals", "not an arn"), None);
+    }
+
+    #[test]
+    fn policy_variables_are_no_fixed_set_only_where_the_version_makes_them_variables() {
+        let org = |version, v| reach(version, "StringEquals", "aws:PrincipalOrgID", v);
+        assert_eq!(org(V12, "${aws:PrincipalOrgID}"), None);
+        // In 2008-10-17 it is literal text: a value no organization id has.
+        assert_eq!(org(V08, "${aws:PrincipalOrgID}"), None);
+        let arn = |version, v| reach(version, "ArnLike", "aws:PrincipalArn", v);
+        assert_eq!(
+            arn(V12, "arn:aws:iam::987654321098:role/${aws:username}"),
+            None
+        );
+        assert_eq!(
+            arn(V08, "arn:aws:iam::987654321098:role/${aws:username}"),
+            Some(Reach::Principal)
+        );
+        // IAM's escapes stand for the literal character, even under a pattern operator.
+        assert_eq!(
+            arn(V12, "arn:aws:iam::987654321098:role/a${*}b"),
+            Some(Reach::Principal)
+        );
+        assert_eq!(
+            arn(V12, "arn:aws:iam::987654321098:role/a*b"),
+            Some(Reach::Account("987654321098".into()))
+        );
+    }
+
+    #[test]
+    fn user_ids_reach_an_account_or_one_principal() {
+        let uid = |op, v| reach(V12, op, "aws:userid", v);
+        assert_eq!(uid("StringLike", "AROAEXAMPLEID:*"), Some(Reach::Principal));
+        assert_eq!(
+            uid("StringLike", "987654321098:*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            uid("StringEquals", "987654321098"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(uid("StringLike", "AROA*:app"), None);
+        assert_eq!(uid("StringLike", "*"), None);
+    }
+}
