@@ -460,23 +460,31 @@ fn principal_value_problem(kind: PrincipalType, value: &str) -> Option<String> {
     if value == "*" {
         return None;
     }
-    if value.is_empty() {
-        return Some("must not be empty".into());
-    }
-    if value.contains(['*', '?']) {
-        return Some(format!(
-            "{} has a wildcard: IAM allows `*` only as the whole value (limit callers with a condition such as `ArnLike` on `aws:PrincipalArn` instead)",
-            tick(value)
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || is_format_char(c))
-    {
-        return Some(format!(
-            "{} contains a space or an invisible character",
-            tick(value)
-        ));
+    // The usual value is printable ASCII with no wildcard: one pass over the bytes decides it
+    // (this runs for every principal of every policy).
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'*' && b != b'?');
+    if !plain {
+        if value.is_empty() {
+            return Some("must not be empty".into());
+        }
+        if value.contains(['*', '?']) {
+            return Some(format!(
+                "{} has a wildcard: IAM allows `*` only as the whole value (limit callers with a condition such as `ArnLike` on `aws:PrincipalArn` instead)",
+                tick(value)
+            ));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_format_char(c))
+        {
+            return Some(format!(
+                "{} contains a space or an invisible character",
+                tick(value)
+            ));
+        }
     }
     if kind != PrincipalType::Aws || is_aws_principal(value) {
         return None;
@@ -507,15 +515,19 @@ fn is_aws_principal(value: &str) -> bool {
     if !value.bytes().all(|b| b.is_ascii_graphic()) {
         return false;
     }
-    let mut parts = value.splitn(6, ':');
-    let (Some(arn), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some((arn, rest)) = value.split_once(':') else {
+        return false;
+    };
+    let Some((partition, rest)) = rest.split_once(':') else {
+        return false;
+    };
+    let Some((service, rest)) = rest.split_once(':') else {
+        return false;
+    };
+    let Some((region, rest)) = rest.split_once(':') else {
+        return false;
+    };
+    let Some((account, resource)) = rest.split_once(':') else {
         return false;
     };
     let named = |prefix: &str| {

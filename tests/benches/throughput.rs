@@ -1,6 +1,6 @@
 //! Single-threaded, in-process throughput over a JSON Lines corpus, best of 5 passes:
 //! `floor` parses each line into a `serde_json::Value` and nothing else; `guard` parses it as a
-//! policy and runs the rules. `cargo run --release --example throughput -- FILE` prints
+//! policy and runs the rules; `parse` only parses it as a policy (the rules' share is the rest). `cargo run --release --example throughput -- FILE` prints
 //! `floor <seconds>` and `guard <seconds>`, one line each.
 
 #![allow(
@@ -40,6 +40,11 @@ fn main() {
             black_box(serde_json::from_str::<serde_json::Value>(black_box(line)).ok());
         }
     });
+    let parse = best_of_5(|| {
+        for line in &lines {
+            black_box(Policy::parse(black_box(line)).ok());
+        }
+    });
     let guard = best_of_5(|| {
         for line in &lines {
             black_box(
@@ -51,4 +56,5 @@ fn main() {
     });
     println!("floor {:.6}", floor.as_secs_f64());
     println!("guard {:.6}", guard.as_secs_f64());
+    println!("parse {:.6}", parse.as_secs_f64());
 }

@@ -24,8 +24,13 @@ pub fn read_bytes(path: &str, limit: usize) -> Result<Vec<u8>> {
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(Path::new(path))
-            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        std::fs::File::open(Path::new(path)).and_then(|f| {
+            // One allocation of the file's size: growing by doubling copies a large batch
+            // several times over (measured: a third of a 22 MB `check --jsonl`).
+            let size = f.metadata().map_or(0, |m| m.len()).min(limit as u64 + 1);
+            bytes.reserve_exact(usize::try_from(size).unwrap_or(0) + 1);
+            f.take(limit as u64 + 1).read_to_end(&mut bytes)
+        })
     };
     read.with_context(|| format!("cannot read {}", display(path)))?;
     if bytes.len() > limit {

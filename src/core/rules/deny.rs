@@ -11,19 +11,34 @@ use crate::policy::{
     PrincipalElement, PrincipalType, Statement,
 };
 use crate::text::tick;
+use std::borrow::Cow;
 
 /// Why one statement is not a deny-by-default, at each step: who it denies, what it denies, and
 /// when it applies.
 struct Verdict {
-    everyone: Result<(), String>,
-    every_action: Result<(), String>,
-    always: Result<(), String>,
+    everyone: Result<(), Why>,
+    every_action: Result<(), Why>,
+    always: Result<(), Why>,
 }
+
+/// Why a part of a statement does not qualify; most reasons are fixed text.
+type Why = Cow<'static, str>;
 
 impl Judge<'_> {
     /// `Ok` when a statement qualifies; otherwise the message of the violation, naming the
     /// nearest candidate and why it does not count.
     pub fn deny_by_default(&self, policy: &Policy) -> Result<(), String> {
+        // The common case first, short-circuiting at each statement's first failing part; the
+        // reasons of every candidate are worked out only when none qualifies.
+        let qualifies = |s: &Statement| {
+            s.effect == Effect::Deny
+                && self.denies_everyone(&s.principal).is_ok()
+                && denies_every_ecr_action(&s.action).is_ok()
+                && self.always_applies(s).is_ok()
+        };
+        if policy.statements.iter().any(qualifies) {
+            return Ok(());
+        }
         let verdicts: Vec<(usize, &Statement, Verdict)> = policy
             .statements
             .iter()
@@ -31,11 +46,6 @@ impl Judge<'_> {
             .filter(|(_, s)| s.effect == Effect::Deny)
             .map(|(i, s)| (i, s, self.deny_verdict(s)))
             .collect();
-        let qualifies =
-            |v: &Verdict| v.everyone.is_ok() && v.every_action.is_ok() && v.always.is_ok();
-        if verdicts.iter().any(|(_, _, v)| qualifies(v)) {
-            return Ok(());
-        }
         const FIX: &str = "add a `Deny` of `ecr:*` for `*` exempting only your roles";
         // The nearest candidate: a deny for everyone on every ECR action, else one for everyone,
         // else one of every ECR action, else the first deny.
@@ -72,7 +82,7 @@ impl Judge<'_> {
         }
     }
 
-    fn denies_everyone(&self, element: &PrincipalElement) -> Result<(), String> {
+    fn denies_everyone(&self, element: &PrincipalElement) -> Result<(), Why> {
         match element {
             PrincipalElement::Principal(p) if p.is_everyone() => Ok(()),
             PrincipalElement::Principal(_) => Err("denies only the principals it names".into()),
@@ -92,7 +102,7 @@ impl Judge<'_> {
 
     /// A `NotPrincipal` value may be a specific principal, a service principal, or the root of
     /// the repository's own account or an allowlisted one.
-    fn exempted_principal(&self, kind: PrincipalType, value: &str) -> Result<(), String> {
+    fn exempted_principal(&self, kind: PrincipalType, value: &str) -> Result<(), Why> {
         match kind {
             PrincipalType::Service => Ok(()),
             PrincipalType::Aws if value == "*" => {
@@ -103,13 +113,14 @@ impl Judge<'_> {
                 Some(account) if self.owner.is(account) || self.rules.allows_account(account) => {
                     Ok(())
                 }
-                Some(account) => Err(self.foreign_account(account)),
+                Some(account) => Err(self.foreign_account(account).into()),
             },
             PrincipalType::Federated | PrincipalType::CanonicalUser => Err(format!(
                 "exempts every `{}` principal {}, not specific principals",
                 kind.as_str(),
                 tick(value)
-            )),
+            )
+            .into()),
         }
     }
 
@@ -124,7 +135,10 @@ impl Judge<'_> {
     }
 
     /// The condition, if any, holds only exemptions of allowed callers and of AWS services.
-    fn always_applies(&self, statement: &Statement) -> Result<(), String> {
+    fn always_applies(&self, statement: &Statement) -> Result<(), Why> {
+        if statement.condition.as_ref().is_none_or(|c| c.is_empty()) {
+            return Ok(());
+        }
         let limits = identity_limits(statement, self.variables);
         for block in statement.condition.iter().flatten() {
             for (key, values) in &block.entries {
@@ -143,32 +157,35 @@ impl Judge<'_> {
 
     /// An identity key under a deny: it must be an exemption (a negated string or ARN
     /// operator) whose every value is concrete and allowed.
-    fn exemption(&self, limit: &super::limits::Limit) -> Result<(), String> {
+    fn exemption(&self, limit: &super::limits::Limit) -> Result<(), Why> {
         let op = limit.block.op;
         let on = format!("`{}` on `{}`", limit.block.operator, limit.key);
         if !op.can_exempt() {
             return Err(if op.base.is_negated() {
-                format!("exempts callers with {on}, which is not a string or ARN exemption")
+                format!("exempts callers with {on}, which is not a string or ARN exemption").into()
             } else {
                 format!("applies only to the callers {on} matches, so everyone else is not denied")
+                    .into()
             });
         }
         if !set_fits(op.set, limit.ident) {
             return Err(format!(
                 "qualifies its exemption {on} with a set operator that does not fit this key"
-            ));
+            )
+            .into());
         }
         if let Some(value) = limit.vague().next() {
             return Err(if self.variables && value.contains("${") {
                 format!(
                     "exempts {}, a policy variable resolved from each request: it exempts every caller",
                     tick(value)
-                )
+                ).into()
             } else {
                 format!(
                     "exempts {} ({on}), which names no fixed set of callers",
                     tick(value)
                 )
+                .into()
             });
         }
         for (_, reach) in limit.values() {
@@ -176,13 +193,13 @@ impl Judge<'_> {
                 Reach::Principal => {}
                 Reach::Account(account)
                     if self.owner.is(account) || self.rules.allows_account(account) => {}
-                Reach::Account(account) => return Err(self.foreign_account(account)),
+                Reach::Account(account) => return Err(self.foreign_account(account).into()),
                 Reach::Org(org) if self.rules.allows_org(org) => {}
                 Reach::Org(org) => {
                     return Err(format!(
                         "exempts every member of organization {}, which `allowed_org_ids` does not list",
                         tick(org)
-                    ));
+                    ).into());
                 }
             }
         }
@@ -191,7 +208,7 @@ impl Judge<'_> {
 }
 
 /// `Action` holds `*` or `ecr:*`; or `NotAction` holds nothing that could match an ECR action.
-fn denies_every_ecr_action(action: &ActionElement) -> Result<(), String> {
+fn denies_every_ecr_action(action: &ActionElement) -> Result<(), Why> {
     match action {
         ActionElement::Action(actions)
             if actions
@@ -200,20 +217,20 @@ fn denies_every_ecr_action(action: &ActionElement) -> Result<(), String> {
         {
             Ok(())
         }
-        ActionElement::Action(actions) => Err(format!(
-            "denies only {}, not every ECR action",
-            actions
-                .iter()
-                .map(|a| tick(a))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        ActionElement::Action(actions) => {
+            let mut named: Vec<String> = actions.iter().take(2).map(|a| tick(a)).collect();
+            if actions.len() > 2 {
+                named.push(format!("{} more", actions.len() - 2));
+            }
+            Err(format!("denies only {}, not every ECR action", named.join(", ")).into())
+        }
         ActionElement::NotAction(actions) => match actions.iter().find(|a| may_match_ecr(a)) {
             None => Ok(()),
             Some(a) => Err(format!(
                 "leaves the ECR actions matching its `NotAction` {} undenied",
                 tick(a)
-            )),
+            )
+            .into()),
         },
     }
 }
@@ -263,7 +280,7 @@ fn service_exemption(
     block: &ConditionBlock,
     key: &str,
     values: &[ConditionValue],
-) -> Result<(), String> {
+) -> Result<(), Why> {
     let op = block.op;
     let all = |want: &str| {
         values.iter().all(|v| match v {
@@ -293,12 +310,12 @@ fn service_exemption(
         } else {
             ""
         };
-        format!("applies only when `aws:SecureTransport` is {shown}{never}")
+        format!("applies only when `aws:SecureTransport` is {shown}{never}").into()
     } else if matches!(
         op.base,
         BaseOperator::IpAddress | BaseOperator::NotIpAddress
     ) {
-        format!("applies only to requests from some addresses ({on})")
+        format!("applies only to requests from some addresses ({on})").into()
     } else if matches!(
         op.base,
         BaseOperator::DateEquals
@@ -308,9 +325,9 @@ fn service_exemption(
             | BaseOperator::DateGreaterThan
             | BaseOperator::DateGreaterThanEquals
     ) {
-        format!("applies only at some times ({on})")
+        format!("applies only at some times ({on})").into()
     } else {
-        format!("applies only when {on} holds for {shown}")
+        format!("applies only when {on} holds for {shown}").into()
     })
 }
 
