@@ -163,13 +163,48 @@ fn statement(rng: &mut Rng, index: usize, max_values: usize) -> Value {
     Value::Object(s)
 }
 
-/// One policy, compact JSON, at most [`MAX_POLICY_CHARS`] characters.
+/// The size profile of a corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// One to three statements with few principals: mostly under 1 KB.
+    Small,
+    /// Sizes spread from small to the limit (median about 1.8 KB).
+    Mixed,
+    /// Six to twelve statements with long principal lists: most above 4 KB, up to the limit.
+    Large,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Profile, String> {
+        match s {
+            "small" => Ok(Profile::Small),
+            "mixed" => Ok(Profile::Mixed),
+            "large" => Ok(Profile::Large),
+            other => Err(format!(
+                "profile must be `small`, `mixed` or `large`, found {}",
+                crate::text::tick(other)
+            )),
+        }
+    }
+}
+
+/// One policy of the mixed profile, compact JSON, at most [`MAX_POLICY_CHARS`] characters.
 pub fn policy(rng: &mut Rng) -> String {
-    // Sizes spread from small to the limit: a few statements with few principals, or up to
-    // 12 statements with long principal lists.
-    let statements = 1 + rng.below(12);
-    let widest = if rng.chance(30) { 40 } else { 4 };
-    let max_values = 1 + rng.below(widest);
+    policy_of(rng, Profile::Mixed)
+}
+
+/// One policy of a profile, compact JSON, at most [`MAX_POLICY_CHARS`] characters.
+pub fn policy_of(rng: &mut Rng, profile: Profile) -> String {
+    let (statements, max_values) = match profile {
+        // A few statements with few principals, or up to 12 with long principal lists.
+        Profile::Mixed => {
+            let widest = if rng.chance(30) { 40 } else { 4 };
+            (1 + rng.below(12), 1 + rng.below(widest))
+        }
+        Profile::Small => (1 + rng.below(3), 1 + rng.below(3)),
+        Profile::Large => (6 + rng.below(7), 20 + rng.below(21)),
+    };
     let mut list: Vec<Value> = (0..statements)
         .map(|i| statement(rng, i, max_values))
         .collect();
@@ -195,8 +230,13 @@ pub fn policy(rng: &mut Rng) -> String {
 
 /// `count` policies from `seed`, the same on every run.
 pub fn corpus(seed: u64, count: usize) -> Vec<String> {
+    corpus_of(seed, count, Profile::Mixed)
+}
+
+/// `count` policies of a profile from `seed`, the same on every run.
+pub fn corpus_of(seed: u64, count: usize, profile: Profile) -> Vec<String> {
     let mut rng = Rng::new(seed);
-    (0..count).map(|_| policy(&mut rng)).collect()
+    (0..count).map(|_| policy_of(&mut rng, profile)).collect()
 }
 
 #[cfg(test)]
@@ -224,5 +264,29 @@ mod tests {
             sizes.iter().max()
         );
         assert!(sizes.iter().all(|s| *s <= MAX_POLICY_CHARS));
+    }
+
+    #[test]
+    fn the_profiles_have_the_sizes_they_promise() {
+        let median = |profile| {
+            let mut sizes: Vec<usize> =
+                corpus_of(7, 400, profile).iter().map(String::len).collect();
+            sizes.sort_unstable();
+            (
+                sizes[sizes.len() / 2],
+                sizes.iter().filter(|s| **s > 4096).count(),
+            )
+        };
+        let (small, _) = median(Profile::Small);
+        let (mixed, _) = median(Profile::Mixed);
+        let (large, above_4k) = median(Profile::Large);
+        assert!(
+            small < 1024 && small < mixed && mixed < large,
+            "{small} {mixed} {large}"
+        );
+        assert!(
+            above_4k > 200,
+            "{above_4k} of 400 large policies above 4 KB"
+        );
     }
 }

@@ -1,16 +1,13 @@
-//! `check`: one policy file, or a batch of files and JSON Lines judged on every core.
+//! `check`: one policy file, or a batch of files and JSON Lines (streamed through `batch`).
 
 use crate::args::Format;
+use crate::batch::{self, Input, Judge, Render};
 use crate::exit::Exit;
-use crate::input::{
-    MAX_JSONL_BYTES, MAX_POLICY_FILE_BYTES, display, print, read_bytes, read_input, write_stdout,
-};
-use anyhow::{Context, Result, bail};
+use crate::input::{MAX_POLICY_FILE_BYTES, display, print, read_input};
+use anyhow::{Context, Result};
 use ecr_policy_guard::Config;
 use ecr_policy_guard_core::policy::document_text;
-use ecr_policy_guard_core::render::text::{
-    BatchReport, CheckReport, CheckResult, Style, batch_text, check_text, to_json,
-};
+use ecr_policy_guard_core::render::text::{CheckReport, CheckResult, Style, check_text, to_json};
 use ecr_policy_guard_core::{Owner, Policy, PolicyError};
 
 /// One `check` command: its settings and whose repository the policies are for.
@@ -42,81 +39,45 @@ impl Check<'_> {
         Ok(Exit::of_violations(violations.len()))
     }
 
-    /// `check` on several inputs: one result each (an invalid one included), then a summary; the
-    /// exit code is the worst of them. Inputs are judged on all cores, results kept in input order.
+    /// `check` on several inputs: one result each (an invalid one included) in input order,
+    /// written as they are judged on all cores, then a summary; the exit code is the worst of
+    /// them.
     pub fn batch(&self, files: &[String], jsonl: &[String]) -> Result<Exit> {
-        let (config, format, style, owner) = (self.config, self.format, self.style, self.owner);
-        let mut report = BatchReport::default();
-        for file in files {
-            let text = read_input(file, MAX_POLICY_FILE_BYTES);
-            report.push(judge(
-                config,
-                owner,
-                file,
-                None,
-                text.as_deref().map_err(|e| format!("{e:#}")),
-            ));
+        let mut inputs: Vec<Input> = files.iter().cloned().map(Input::File).collect();
+        for path in jsonl {
+            inputs.push(Input::lines(path)?);
         }
-        for file in jsonl {
-            let bytes = read_bytes(file, MAX_JSONL_BYTES)?;
-            let lines: Vec<(usize, &[u8])> = bytes
-                .split(|b| *b == b'\n')
-                .enumerate()
-                .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-                .map(|(index, line)| (index + 1, line))
-                .collect();
-            let threads = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(16);
-            let chunk = lines.len().div_ceil(threads).max(1);
-            let results: Result<Vec<Vec<CheckResult>>, _> = std::thread::scope(|scope| {
-                let workers: Vec<_> = lines
-                    .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            part.iter()
-                                .map(|(number, line)| {
-                                    let text = std::str::from_utf8(line).map_err(|e| {
-                                        format!(
-                                            "line is not valid UTF-8 (invalid byte at offset {})",
-                                            e.valid_up_to()
-                                        )
-                                    });
-                                    judge(config, owner, file, Some(*number), text)
-                                })
-                                .collect()
-                        })
-                    })
-                    .collect();
-                workers.into_iter().map(|w| w.join()).collect()
-            });
-            // A worker only panics on a bug; fail loudly rather than lose its results.
-            let results = results
-                .map_err(|_| anyhow::anyhow!("internal error: a checking thread panicked"))?;
-            results.into_iter().flatten().for_each(|r| report.push(r));
-        }
-        if report.summary.inputs == 0 {
-            bail!("no policy documents in the input");
-        }
-        write_stdout(|stdout| match format {
-            // Compact and streamed: batch output is for machines and can be large.
-            Format::Json => serde_json::to_writer(&mut *stdout, &report)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(stdout)),
-            Format::Text => stdout.write_all(batch_text(&report, style).as_bytes()),
-        })?;
-        Ok(Exit::of_batch(&report))
+        let render = match self.format {
+            Format::Json => Render::Json,
+            Format::Text => Render::Text(self.style),
+        };
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(16);
+        let summary = batch::run(inputs, self, render, workers)?;
+        Ok(Exit::of_batch(&summary))
+    }
+}
+
+impl Judge for Check<'_> {
+    fn judge<'a>(
+        &self,
+        file: &'a str,
+        line: Option<usize>,
+        text: Result<&str, String>,
+    ) -> CheckResult<'a> {
+        judge(self.config, self.owner, file, line, text)
     }
 }
 
 /// Judges one input of a batch.
-fn judge(
+fn judge<'a>(
     config: &Config,
     owner: Owner,
-    file: &str,
+    file: &'a str,
     line: Option<usize>,
     text: Result<&str, String>,
-) -> CheckResult {
+) -> CheckResult<'a> {
     let checked = text.and_then(|text| {
         config
             .rules
@@ -132,7 +93,7 @@ fn judge(
         Err(error) => (None, Vec::new(), Some(error)),
     };
     CheckResult {
-        file: file.to_owned(),
+        file,
         line,
         compliant,
         violations,

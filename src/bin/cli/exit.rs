@@ -1,6 +1,6 @@
 //! The CLI's exit codes, and the one place that maps outcomes to them.
 
-use ecr_policy_guard_core::render::text::BatchReport;
+use ecr_policy_guard_core::render::text::CheckSummary;
 use ecr_policy_guard_core::{Action, ScanReport, Taken};
 use std::process::{ExitCode, Termination};
 
@@ -43,8 +43,7 @@ impl Exit {
     }
 
     /// `check` on several inputs: the worst of them.
-    pub fn of_batch(report: &BatchReport) -> Exit {
-        let s = &report.summary;
+    pub fn of_batch(s: &CheckSummary) -> Exit {
         if s.invalid > 0 {
             Exit::Invalid
         } else {

@@ -3,6 +3,7 @@
 //! and dispatches; each subcommand has its own module, and `exit` maps outcomes to exit codes.
 
 mod args;
+mod batch;
 mod check;
 #[cfg(feature = "demo")]
 mod demo;

@@ -219,9 +219,9 @@ impl EvaluateSummary {
 
 /// One input of a batch `check`: a file, or one line of a JSON Lines file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
+pub struct CheckResult<'a> {
     /// The path as given (`-` for standard input).
-    pub file: String,
+    pub file: &'a str,
     /// 1-based line number, for JSON Lines input.
     pub line: Option<usize>,
     /// `None` when the input is not a valid policy (see `error`).
@@ -230,7 +230,8 @@ pub struct CheckResult {
     pub error: Option<String>,
 }
 
-/// Counts over a batch.
+/// Counts over a batch. A batch `check` prints its results as they are judged, so these are all
+/// it keeps: its JSON document is `{"results": [CheckResult, ...], "summary": CheckSummary}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckSummary {
     pub inputs: usize,
@@ -240,65 +241,64 @@ pub struct CheckSummary {
     pub violations: usize,
 }
 
-/// The JSON document of a batch `check`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BatchReport {
-    pub results: Vec<CheckResult>,
-    pub summary: CheckSummary,
-}
-
-impl BatchReport {
-    pub fn push(&mut self, result: CheckResult) {
-        let s = &mut self.summary;
-        s.inputs += 1;
-        s.violations += result.violations.len();
+impl CheckSummary {
+    /// Counts one result.
+    pub fn count(&mut self, result: &CheckResult) {
+        self.inputs += 1;
+        self.violations += result.violations.len();
         match result.compliant {
-            Some(true) => s.compliant += 1,
-            Some(false) => s.non_compliant += 1,
-            None => s.invalid += 1,
+            Some(true) => self.compliant += 1,
+            Some(false) => self.non_compliant += 1,
+            None => self.invalid += 1,
         }
-        self.results.push(result);
+    }
+
+    /// Adds counts made elsewhere (one worker's share of a batch).
+    pub fn add(&mut self, other: &CheckSummary) {
+        self.inputs += other.inputs;
+        self.compliant += other.compliant;
+        self.non_compliant += other.non_compliant;
+        self.invalid += other.invalid;
+        self.violations += other.violations;
+    }
+
+    /// The closing line of the text output.
+    pub fn text(&self) -> String {
+        format!(
+            "{} inputs: {} compliant, {} not compliant, {} invalid ({})\n",
+            self.inputs,
+            self.compliant,
+            self.non_compliant,
+            self.invalid,
+            plural(self.violations, "violation")
+        )
     }
 }
 
-/// A batch `check` as text: one verdict line per input, its violations, then the counts.
-pub fn batch_text(report: &BatchReport, style: Style) -> String {
-    let mut out = String::new();
-    for r in &report.results {
-        let place = match r.line {
-            Some(line) => format!("{}:{line}", input_name(&r.file)),
-            None => input_name(&r.file).to_owned(),
-        };
-        let verdict = match (r.compliant, &r.error) {
-            (Some(true), _) => style.good("COMPLIANT"),
-            (Some(false), _) => {
-                format!(
-                    "{} {}",
-                    style.bad("NOT COMPLIANT"),
-                    plural(r.violations.len(), "violation")
-                )
-            }
-            (None, error) => format!(
-                "{} {}",
-                style.bad("INVALID"),
-                error.as_deref().unwrap_or_default()
-            ),
-        };
-        writeln!(out, "{place}: {verdict}").unwrap_or_default();
-        for v in &r.violations {
-            writeln!(out, "  - {}", violation_line(v)).unwrap_or_default();
-        }
+/// One input of a batch `check` as text, appended to `out`: where it is, its verdict, then one
+/// line per violation.
+pub fn result_text(out: &mut String, r: &CheckResult, style: Style) {
+    let place = input_name(r.file);
+    let _ = match r.line {
+        Some(line) => write!(out, "{place}:{line}: "),
+        None => write!(out, "{place}: "),
+    };
+    let _ = match (r.compliant, &r.error) {
+        (Some(true), _) => writeln!(out, "{}", style.good("COMPLIANT")),
+        (Some(false), _) => writeln!(
+            out,
+            "{} {}",
+            style.bad("NOT COMPLIANT"),
+            plural(r.violations.len(), "violation")
+        ),
+        (None, error) => writeln!(
+            out,
+            "{} {}",
+            style.bad("INVALID"),
+            error.as_deref().unwrap_or_default()
+        ),
+    };
+    for v in &r.violations {
+        let _ = writeln!(out, "  - {}", violation_line(v));
     }
-    let s = &report.summary;
-    writeln!(
-        out,
-        "{} inputs: {} compliant, {} not compliant, {} invalid ({})",
-        s.inputs,
-        s.compliant,
-        s.non_compliant,
-        s.invalid,
-        plural(s.violations, "violation")
-    )
-    .unwrap_or_default();
-    out
 }

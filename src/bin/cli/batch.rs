@@ -1,0 +1,454 @@
+//! The streaming batch `check`: a reader thread cuts the inputs into batches, worker threads judge
+//! and render them, and the calling thread writes the results in input order. At most a fixed
+//! number of batches exist at once, so memory stays flat whatever the input's size.
+
+use crate::input::{MAX_POLICY_FILE_BYTES, open_input, read_input, write_stdout};
+use anyhow::{Result, anyhow, bail};
+use ecr_policy_guard_core::render::text::{CheckResult, CheckSummary, Style, result_text};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// A batch closes at this many inputs or this many bytes, whichever comes first: large enough
+/// that handing it between threads costs nothing next to judging it, small enough that a few in
+/// flight per worker stay a few megabytes.
+const BATCH_INPUTS: usize = 256;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches in flight per worker (being read, judged, or waiting for their turn to be written).
+const IN_FLIGHT_PER_WORKER: usize = 3;
+/// The read buffer of a JSON Lines input.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// What a batch is made of.
+pub enum Input {
+    /// A policy file, judged whole.
+    File(String),
+    /// A JSON Lines file, already open: one policy per non-blank line.
+    Lines(String, Box<dyn Read + Send>),
+}
+
+impl Input {
+    /// Opens a JSON Lines input now, so a missing file fails before any output.
+    pub fn lines(path: &str) -> Result<Input> {
+        Ok(Input::Lines(path.to_owned(), open_input(path)?))
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Input::File(name) | Input::Lines(name, _) => name,
+        }
+    }
+}
+
+/// How each input is judged and rendered; called on the worker threads.
+pub trait Judge: Sync {
+    /// Judges one input: its text, or why it could not be read.
+    fn judge<'a>(
+        &self,
+        file: &'a str,
+        line: Option<usize>,
+        text: Result<&str, String>,
+    ) -> CheckResult<'a>;
+}
+
+/// The output format of a batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Render {
+    /// One document, `{"results":[...],"summary":{...}}`, compact.
+    Json,
+    Text(Style),
+}
+
+/// One input of a batch: where it came from and its bytes in the batch's buffer.
+struct Item {
+    input: usize,
+    line: Option<usize>,
+    span: Result<Range<usize>, String>,
+}
+
+struct Batch {
+    seq: u64,
+    buf: Vec<u8>,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn new(seq: u64) -> Batch {
+        Batch {
+            seq,
+            buf: Vec::with_capacity(BATCH_BYTES + MAX_POLICY_FILE_BYTES),
+            items: Vec::with_capacity(BATCH_INPUTS),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.items.len() >= BATCH_INPUTS || self.buf.len() >= BATCH_BYTES
+    }
+}
+
+/// A batch judged: its rendered results (comma-separated in JSON) and their counts.
+struct Done {
+    seq: u64,
+    out: Vec<u8>,
+    summary: CheckSummary,
+}
+
+/// Judges every input on `workers` threads and writes the results to standard output in input
+/// order, then the summary. A closed standard output stops the run quietly; an input that
+/// cannot be read midway is an error (the output is then incomplete).
+pub fn run(
+    inputs: Vec<Input>,
+    judge: &dyn Judge,
+    render: Render,
+    workers: usize,
+) -> Result<CheckSummary> {
+    let names: Vec<String> = inputs.iter().map(|i| i.name().to_owned()).collect();
+    let names = &names;
+    let workers = workers.max(1);
+    let in_flight = workers * IN_FLIGHT_PER_WORKER;
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
+    let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+    // Credits bound the batches in flight: the reader takes one per batch, the writer gives it
+    // back once that batch is written, so a slow batch cannot make the others pile up.
+    let (credit_tx, credit_rx) = sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        credit_tx
+            .send(())
+            .map_err(|_| anyhow!("internal error: no credits"))?;
+    }
+    let batch_rx = Mutex::new(batch_rx);
+    let batch_rx = &batch_rx;
+    // Set when the reader fails or a worker panics: the writer then stops before the summary,
+    // so an incomplete document never looks complete.
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let read = read(inputs, &batch_tx, &credit_rx);
+            if read.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            read
+        });
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let worked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    work(batch_rx, &done_tx, names, judge, render);
+                }));
+                if worked.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                    // Wakes the writer, which would otherwise wait for the lost batch forever.
+                    let _ = done_tx.send(Done {
+                        seq: u64::MAX,
+                        out: Vec::new(),
+                        summary: CheckSummary::default(),
+                    });
+                }
+            });
+        }
+        drop(done_tx);
+        let mut summary = CheckSummary::default();
+        write_stdout(|out| write(out, done_rx, credit_tx, render, &mut summary, failed))?;
+        // The writer's channels are gone: the reader and workers stop at their next batch.
+        reader
+            .join()
+            .map_err(|_| anyhow!("internal error: the reading thread panicked"))??;
+        if failed.load(Ordering::SeqCst) {
+            bail!("internal error: a checking thread panicked; the output is incomplete");
+        }
+        if summary.inputs == 0 && !crate::input::stdout_closed() {
+            bail!("no policy documents in the input");
+        }
+        Ok(summary)
+    })
+}
+
+/// The reader: whole files and JSON Lines cut into batches, each sent once a credit is free.
+fn read(inputs: Vec<Input>, batches: &SyncSender<Batch>, credits: &Receiver<()>) -> Result<()> {
+    let mut seq = 0;
+    let mut batch = Batch::new(seq);
+    // False once the writer has stopped (closed output): there is nobody to read for.
+    let mut send = |batch: &mut Batch| -> bool {
+        seq += 1;
+        let full = std::mem::replace(batch, Batch::new(seq));
+        credits.recv().is_ok() && batches.send(full).is_ok()
+    };
+    for (index, input) in inputs.into_iter().enumerate() {
+        match input {
+            Input::File(path) => {
+                let span = match read_input(&path, MAX_POLICY_FILE_BYTES) {
+                    Ok(text) => Ok(push(&mut batch.buf, text.as_bytes())),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                batch.items.push(Item {
+                    input: index,
+                    line: None,
+                    span,
+                });
+            }
+            Input::Lines(path, source) => {
+                let mut source = BufReader::with_capacity(READ_BUFFER, source);
+                let mut number = 0;
+                loop {
+                    let start = batch.buf.len();
+                    let line = next_line(&mut source, &mut batch.buf, MAX_POLICY_FILE_BYTES)
+                        .map_err(|e| {
+                            anyhow!("cannot read {}: {e}", crate::input::display(&path))
+                        })?;
+                    let Some(length) = line else { break };
+                    number += 1;
+                    let span = if length > MAX_POLICY_FILE_BYTES {
+                        Err(format!(
+                            "line is longer than {MAX_POLICY_FILE_BYTES} bytes ({length}), more than any ECR policy"
+                        ))
+                    } else if batch.buf[start..].iter().all(u8::is_ascii_whitespace) {
+                        batch.buf.truncate(start);
+                        continue;
+                    } else {
+                        Ok(start..batch.buf.len())
+                    };
+                    batch.items.push(Item {
+                        input: index,
+                        line: Some(number),
+                        span,
+                    });
+                    if batch.full() && !send(&mut batch) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if batch.full() && !send(&mut batch) {
+            return Ok(());
+        }
+    }
+    if !batch.items.is_empty() {
+        send(&mut batch);
+    }
+    Ok(())
+}
+
+fn push(buf: &mut Vec<u8>, bytes: &[u8]) -> Range<usize> {
+    let start = buf.len();
+    buf.extend_from_slice(bytes);
+    start..buf.len()
+}
+
+/// Appends the next line of `source` (without its `\n`) to `buf` and returns its length, or
+/// `None` at the end of input. A line longer than `limit` is skipped, not held: its length is
+/// returned and nothing is appended.
+fn next_line(
+    source: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<Option<usize>> {
+    let start = buf.len();
+    let mut length = 0;
+    let mut any = false;
+    loop {
+        let available = match source.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, used, end) = match memchr::memchr(b'\n', available) {
+            Some(at) => (&available[..at], at + 1, true),
+            None => (available, available.len(), false),
+        };
+        if length + chunk.len() <= limit {
+            buf.extend_from_slice(chunk);
+        } else {
+            buf.truncate(start);
+        }
+        length += chunk.len();
+        source.consume(used);
+        if end {
+            break;
+        }
+    }
+    Ok(any.then_some(length))
+}
+
+/// A worker: judges and renders batches until the reader is done or the writer has stopped.
+fn work(
+    batches: &Mutex<Receiver<Batch>>,
+    done: &SyncSender<Done>,
+    names: &[String],
+    judge: &dyn Judge,
+    render: Render,
+) {
+    let mut text = String::new();
+    loop {
+        // The lock is held only to take a batch; a poisoned lock means a worker panicked, and
+        // the writer reports the missing batch.
+        let batch = match batches.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(batch) = batch else { return };
+        let mut out = Vec::with_capacity(batch.buf.len() * 2);
+        let mut summary = CheckSummary::default();
+        for (i, item) in batch.items.iter().enumerate() {
+            let text_of = |span: &Range<usize>| {
+                std::str::from_utf8(&batch.buf[span.clone()]).map_err(|e| {
+                    format!(
+                        "not valid UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    )
+                })
+            };
+            let input = item.span.as_ref().map_err(Clone::clone).and_then(text_of);
+            let result = judge.judge(&names[item.input], item.line, input);
+            summary.count(&result);
+            match render {
+                Render::Json => {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // Plain structs of strings and numbers: serialising them cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &result);
+                }
+                Render::Text(style) => {
+                    text.clear();
+                    result_text(&mut text, &result, style);
+                    out.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+        let done_batch = Done {
+            seq: batch.seq,
+            out,
+            summary,
+        };
+        if done.send(done_batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer: results in input order as their batches complete, then the summary.
+fn write(
+    out: &mut dyn Write,
+    done: Receiver<Done>,
+    credits: SyncSender<()>,
+    render: Render,
+    summary: &mut CheckSummary,
+    failed: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    for batch in done {
+        if failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        waiting.insert(batch.seq, batch);
+        while let Some(batch) = waiting.remove(&next) {
+            // Counted before it is written: a pipe that closes midway still exits with the
+            // worst of what its reader was given.
+            summary.add(&batch.summary);
+            match render {
+                Render::Json if next == 0 => out.write_all(b"{\"results\":[")?,
+                Render::Json => out.write_all(b",")?,
+                Render::Text(_) => {}
+            }
+            out.write_all(&batch.out)?;
+            next += 1;
+            // The reader may be gone already (end of input); a lost credit is then harmless.
+            let _ = credits.try_send(());
+        }
+    }
+    if failed.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    match render {
+        Render::Json if next > 0 => {
+            out.write_all(b"],\"summary\":")?;
+            serde_json::to_writer(&mut *out, &*summary)?;
+            out.write_all(b"}\n")
+        }
+        Render::Json => Ok(()),
+        Render::Text(_) if summary.inputs > 0 => out.write_all(summary.text().as_bytes()),
+        Render::Text(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[test]
+    fn lines_are_cut_at_newlines_and_an_overlong_one_is_measured_not_held() {
+        let input = b"one\r\n\nxxxxxxxxxx\nlast".as_slice();
+        // A tiny buffer: lines span several reads.
+        let mut source = BufReader::with_capacity(3, input);
+        let mut buf = Vec::new();
+        let mut lines = Vec::new();
+        while let Some(length) = next_line(&mut source, &mut buf, 5).unwrap() {
+            lines.push((length, String::from_utf8(std::mem::take(&mut buf)).unwrap()));
+        }
+        assert_eq!(
+            lines,
+            [
+                (4, "one\r".to_owned()),
+                (0, String::new()),
+                (10, String::new()),
+                (4, "last".to_owned()),
+            ]
+        );
+    }
+
+    /// A source of endless JSON Lines that counts the bytes taken from it.
+    struct Endless(Arc<AtomicUsize>);
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let line = b"{\"Version\":\"2012-10-17\",\"Statement\":[]}\n";
+            let n = buf.len().min(line.len());
+            buf[..n].copy_from_slice(&line[..n]);
+            self.0.fetch_add(n, Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_reader_stops_when_its_credits_are_spent_and_ends_when_the_writer_goes() {
+        // An endless input: without credits back from the writer, the reader holds at most
+        // its credits' batches (plus the one it is filling and its read buffer), not the input.
+        let taken = Arc::new(AtomicUsize::new(0));
+        let inputs = vec![Input::Lines(
+            "endless".into(),
+            Box::new(Endless(taken.clone())),
+        )];
+        let (batch_tx, batch_rx) = sync_channel(16);
+        let (credit_tx, credit_rx) = sync_channel(16);
+        credit_tx.send(()).unwrap();
+        credit_tx.send(()).unwrap();
+        let reader = std::thread::spawn(move || read(inputs, &batch_tx, &credit_rx));
+        let first: Batch = batch_rx.recv().unwrap();
+        let second: Batch = batch_rx.recv().unwrap();
+        assert_eq!((first.seq, second.seq), (0, 1));
+        assert_eq!(first.items.len(), BATCH_INPUTS);
+        assert_eq!(second.items[0].line, Some(BATCH_INPUTS + 1));
+        assert!(batch_rx.recv_timeout(Duration::from_millis(300)).is_err());
+        let bound = 3 * BATCH_BYTES + READ_BUFFER + 2 * MAX_POLICY_FILE_BYTES;
+        assert!(
+            taken.load(Ordering::SeqCst) <= bound,
+            "read ahead past its credits"
+        );
+        // The writer has gone (closed output): the reader stops without an error.
+        drop(credit_tx);
+        reader.join().unwrap().unwrap();
+    }
+}
