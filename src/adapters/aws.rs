@@ -376,7 +376,7 @@ pub struct SsmPositions {
 impl Positions for SsmPositions {
     type At<'a> = SsmScanState;
 
-    fn at<'a>(&'a self, key: &str) -> SsmScanState {
+    fn at(&self, key: &str) -> SsmScanState {
         SsmScanState {
             client: self.client.clone(),
             parameter: match key {
