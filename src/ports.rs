@@ -34,6 +34,25 @@ impl PortError {
     pub fn is_transient(&self) -> bool {
         matches!(self, PortError::Transient { .. })
     }
+
+    /// The same error, its message preceded by `context` (what the call was about).
+    pub fn in_context(self, context: &str) -> PortError {
+        let with = |message: String| format!("{context}: {message}");
+        match self {
+            PortError::Transient { operation, message } => PortError::Transient {
+                operation,
+                message: with(message),
+            },
+            PortError::Denied { operation, message } => PortError::Denied {
+                operation,
+                message: with(message),
+            },
+            PortError::Failed { operation, message } => PortError::Failed {
+                operation,
+                message: with(message),
+            },
+        }
+    }
 }
 
 /// Repository policies (ECR).

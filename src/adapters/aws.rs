@@ -564,8 +564,7 @@ impl AwsAccounts {
     ) -> Result<(Credentials, SystemTime), PortError> {
         let operation = "sts:AssumeRole";
         let session = session_name(session);
-        let in_account =
-            |message: String| format!("{} in account {account}: {message}", tick(role_arn));
+        let context = format!("{} in account {account}", tick(role_arn));
         let output = self
             .sts
             .assume_role()
@@ -573,24 +572,11 @@ impl AwsAccounts {
             .role_session_name(&session)
             .send()
             .await
-            .map_err(|e| match classify(operation, &e) {
-                PortError::Transient { operation, message } => PortError::Transient {
-                    operation,
-                    message: in_account(message),
-                },
-                PortError::Denied { operation, message } => PortError::Denied {
-                    operation,
-                    message: in_account(message),
-                },
-                PortError::Failed { operation, message } => PortError::Failed {
-                    operation,
-                    message: in_account(message),
-                },
-            })?;
+            .map_err(|e| classify(operation, &e).in_context(&context))?;
         let Some(c) = output.credentials else {
             return Err(PortError::Failed {
                 operation,
-                message: in_account("the response has no credentials".into()),
+                message: format!("{context}: the response has no credentials"),
             });
         };
         let expires = SystemTime::try_from(c.expiration).unwrap_or(SystemTime::UNIX_EPOCH);

@@ -9,7 +9,7 @@ use ecr_policy_guard::app::hub::{Hub, invoke_hub, sweep};
 use ecr_policy_guard::app::{AppError, Invocation};
 use ecr_policy_guard::config::ScanAccounts;
 use ecr_policy_guard::ports::PortError;
-use ecr_policy_guard_core::{Mode, Owner, RuleConfig, Taken};
+use ecr_policy_guard_core::{Incident, Mode, Owner, RuleConfig, Taken};
 use serde_json::json;
 
 const HUB: &str = "111111111111";
@@ -34,6 +34,22 @@ fn denied() -> PortError {
     PortError::Denied {
         operation: "sts:AssumeRole",
         message: "`arn:aws:iam::222222222222:role/ecr-policy-guard-spoke` in account 222222222222: AccessDenied (HTTP 403): not authorized".into(),
+    }
+}
+
+/// The incident of one event the hub handled, as the Lambda's dispatch hands it over.
+async fn handled(
+    text: &str,
+    mode: Mode,
+    hub: Hub<'_, MemoryAccounts, Memory, MemoryPositions>,
+) -> Incident {
+    let never = || false;
+    match invoke_hub(text, &hub_config(mode), hub, &never)
+        .await
+        .unwrap()
+    {
+        Invocation::Event(incident) => incident,
+        other => panic!("an event, not {other:?}"),
     }
 }
 
@@ -72,17 +88,7 @@ async fn an_event_is_reverted_in_its_own_account_and_the_hubs_repository_of_that
         );
     let alerts = Memory::new(HUB);
     let positions = MemoryPositions::default();
-    let never = || false;
-    let Invocation::Event(incident) = invoke_hub(
-        &text,
-        &hub_config(Mode::Revert),
-        hub(&accounts, &alerts, &positions),
-        &never,
-    )
-    .await
-    .unwrap() else {
-        panic!("an event")
-    };
+    let incident = handled(&text, Mode::Revert, hub(&accounts, &alerts, &positions)).await;
     assert_eq!(incident.taken, Taken::Reverted, "{:?}", incident.detail);
     let spoke_policy = accounts
         .registry(SPOKE, "eu-west-1")
@@ -117,17 +123,7 @@ async fn a_role_that_cannot_be_assumed_is_a_failed_revert_alert_and_alert_mode_n
     let accounts = MemoryAccounts::new(HUB).deny(SPOKE, denied());
     let alerts = Memory::new(HUB);
     let positions = MemoryPositions::default();
-    let never = || false;
-    let Invocation::Event(incident) = invoke_hub(
-        &text,
-        &hub_config(Mode::Revert),
-        hub(&accounts, &alerts, &positions),
-        &never,
-    )
-    .await
-    .unwrap() else {
-        panic!("an event")
-    };
+    let incident = handled(&text, Mode::Revert, hub(&accounts, &alerts, &positions)).await;
     assert_eq!(incident.taken, Taken::RevertFailed);
     let detail = incident.detail.as_deref().unwrap();
     assert!(
@@ -140,16 +136,7 @@ async fn a_role_that_cannot_be_assumed_is_a_failed_revert_alert_and_alert_mode_n
     assert_eq!(published[0].document["detail"], detail);
 
     // Alert mode makes no ECR call, so the denial does not matter: the alert goes out.
-    let Invocation::Event(incident) = invoke_hub(
-        &text,
-        &hub_config(Mode::Alert),
-        hub(&accounts, &alerts, &positions),
-        &never,
-    )
-    .await
-    .unwrap() else {
-        panic!("an event")
-    };
+    let incident = handled(&text, Mode::Alert, hub(&accounts, &alerts, &positions)).await;
     assert_eq!(incident.taken, Taken::Alerted);
     assert_eq!(alerts.alerts().len(), 2);
 }

@@ -4,7 +4,7 @@
 //! IAM enforcement, `INITIAL_NO_AUTH_ACTION_COUNT`) becomes a `revert-failed` alert, and the
 //! `scan` command sweeps two accounts in two regions into one summary.
 
-use crate::support::{REGION, document, moto, root};
+use crate::support::{REGION, cli_as, document, moto, root};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecr::config::Credentials;
 use ecr_policy_guard::Config;
@@ -13,8 +13,8 @@ use ecr_policy_guard::adapters::memory::{Memory, MemoryPositions};
 use ecr_policy_guard::adapters::moto::{AlertQueue, Moto};
 use ecr_policy_guard::app::Invocation;
 use ecr_policy_guard::app::hub::{Hub, invoke_hub};
-use ecr_policy_guard::ports::Accounts;
-use ecr_policy_guard_core::{Mode, Owner, RuleConfig, Taken};
+use ecr_policy_guard::ports::{Accounts, Notifier, Positions};
+use ecr_policy_guard_core::{Incident, Mode, Owner, RuleConfig, Taken};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -113,21 +113,24 @@ async fn hub_topic(hub: &SdkConfig, name: &str) -> (String, AlertQueue) {
 }
 
 /// Runs the `ecr-policy-guard` binary with these credentials and nothing else.
-fn cli_as(moto: &Moto, keys: &[String; 3], region: &str, args: &[&str]) -> Output {
-    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-home");
-    std::fs::create_dir_all(&home).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("AWS_REGION", region)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &keys[0])
-        .env("AWS_SECRET_ACCESS_KEY", &keys[1])
-        .env("AWS_SESSION_TOKEN", &keys[2])
-        .output()
+fn cli_with(moto: &Moto, keys: &[String; 3], region: &str, args: &[&str]) -> Output {
+    cli_as(moto, [&keys[0], &keys[1], &keys[2]], region, args)
+}
+
+/// The incident of one event the hub handled, as the Lambda's dispatch hands it over.
+async fn handled<N, P>(event: &Value, mode: Mode, hub: Hub<'_, AwsAccounts, N, P>) -> Incident
+where
+    N: Notifier + Sync,
+    P: Positions,
+{
+    let never = || false;
+    match invoke_hub(&event.to_string(), &hub_config(mode), hub, &never)
+        .await
         .unwrap()
+    {
+        Invocation::Event(incident) => incident,
+        other => panic!("an event, not {other:?}"),
+    }
 }
 
 fn hub_config(mode: Mode) -> Config {
@@ -169,14 +172,7 @@ async fn a_hub_reverts_an_event_from_another_account_through_the_spoke_role_ther
         positions: &positions,
         region: HUB_REGION,
     };
-    let never = || false;
-    let Invocation::Event(incident) =
-        invoke_hub(&event.to_string(), &hub_config(Mode::Revert), hub, &never)
-            .await
-            .unwrap()
-    else {
-        panic!("an event")
-    };
+    let incident = handled(&event, Mode::Revert, hub).await;
     assert_eq!(incident.taken, Taken::Reverted, "{:?}", incident.detail);
     let restored = live(&spoke_ecr, repo).await;
     assert!(
@@ -203,13 +199,7 @@ async fn a_hub_reverts_an_event_from_another_account_through_the_spoke_role_ther
     let second = "t-hub/second";
     let event2 = event_in(SPOKE, second);
     put_repository(&spoke_ecr, second, &offending(&event2)).await;
-    let Invocation::Event(incident) =
-        invoke_hub(&event2.to_string(), &hub_config(Mode::Revert), hub, &never)
-            .await
-            .unwrap()
-    else {
-        panic!("an event")
-    };
+    let incident = handled(&event2, Mode::Revert, hub).await;
     assert_eq!(incident.taken, Taken::Reverted);
     assert_eq!(accounts.roles_assumed(), 1);
 
@@ -219,7 +209,7 @@ async fn a_hub_reverts_an_event_from_another_account_through_the_spoke_role_ther
     put_repository(&spoke_ecr, third, &offending(&event3)).await;
     let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hub-event.json");
     std::fs::write(&file, event3.to_string()).unwrap();
-    let out = cli_as(
+    let out = cli_with(
         moto,
         &hub_keys,
         HUB_REGION,
@@ -274,15 +264,8 @@ async fn a_denied_assume_role_is_a_revert_failed_alert() {
         positions: &positions,
         region: HUB_REGION,
     };
-    let never = || false;
     let event = event_in(SPOKE, "t-denied/app");
-    let Invocation::Event(incident) =
-        invoke_hub(&event.to_string(), &hub_config(Mode::Revert), hub, &never)
-            .await
-            .unwrap()
-    else {
-        panic!("an event")
-    };
+    let incident = handled(&event, Mode::Revert, hub).await;
     assert_eq!(incident.taken, Taken::RevertFailed);
     let detail = incident.detail.clone().unwrap();
     // moto words its IAM errors in an `<Errors>` wrapper the SDK's query parser does not read,
@@ -361,7 +344,7 @@ async fn the_scan_command_sweeps_two_accounts_in_two_regions_into_one_summary() 
         }
     }
     let (topic, queue) = hub_topic(&hub_sdk, "sweep-alerts").await;
-    let out = cli_as(
+    let out = cli_with(
         &moto,
         &hub_keys,
         REGION,
