@@ -1,5 +1,6 @@
-//! Guard settings: mode, allowlist, alert topic and baseline, from a TOML file, flags or the
-//! Lambda's environment (read through a lookup function, so this module never touches `env`).
+//! Guard settings: mode, allowlist, alert topic, baseline and hub mode (spoke role, the scan's
+//! accounts and regions), from a TOML file, flags or the Lambda's environment (read through a
+//! lookup function, so this module never touches `env`).
 
 use ecr_policy_guard_core::rules::{AllowlistError, OrgAllowlistError, Owner};
 use ecr_policy_guard_core::text::tick;
@@ -17,7 +18,29 @@ pub struct Config {
     pub baseline_policy: Option<String>,
     /// The SSM parameter holding the scan's position; `None` for [`DEFAULT_SCAN_STATE_PARAMETER`].
     pub scan_state_parameter: Option<String>,
+    /// Hub mode: the role the guard assumes in an account other than its own
+    /// (`arn:<partition>:iam::<account>:role/<name>`); `None` for single-account mode.
+    pub spoke_role_name: Option<String>,
+    /// The accounts the scheduled scan covers.
+    pub scan_accounts: ScanAccounts,
+    /// The regions the scheduled scan covers; empty for the function's own region.
+    pub scan_regions: Vec<String>,
 }
+
+/// The accounts the scheduled scan covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ScanAccounts {
+    /// The function's own account (single-account mode, and the default).
+    #[default]
+    Own,
+    /// These accounts (12-digit ids), each through the spoke role unless it is the function's own.
+    Listed(Vec<String>),
+    /// Every active account of the organization (`organizations:ListAccounts`).
+    Organization,
+}
+
+/// The value of `scan_accounts` that stands for every active account of the organization.
+pub const ORGANIZATION: &str = "organization";
 
 /// Where the scheduled scan keeps its position unless configured otherwise.
 pub const DEFAULT_SCAN_STATE_PARAMETER: &str = "/ecr-policy-guard/scan-position";
@@ -35,6 +58,12 @@ pub mod env {
     pub const BASELINE_POLICY: &str = "GUARD_BASELINE_POLICY";
     /// The SSM parameter for the scan's position.
     pub const SCAN_STATE_PARAMETER: &str = "GUARD_SCAN_STATE_PARAMETER";
+    /// Hub mode: the role name assumed in other accounts.
+    pub const SPOKE_ROLE_NAME: &str = "GUARD_SPOKE_ROLE_NAME";
+    /// Comma- or space-separated account ids, or `organization`.
+    pub const SCAN_ACCOUNTS: &str = "GUARD_SCAN_ACCOUNTS";
+    /// Comma- or space-separated region names.
+    pub const SCAN_REGIONS: &str = "GUARD_SCAN_REGIONS";
 }
 
 /// A configuration that cannot be used.
@@ -57,8 +86,30 @@ pub enum ConfigError {
     TopicArn(String),
     #[error("`baseline_policy` is not usable: {0}")]
     Baseline(String),
+    #[error(
+        "`spoke_role_name` {0} is not an IAM role name (1 to 64 letters, digits and `+=,.@_-`)"
+    )]
+    SpokeRole(String),
+    #[error(
+        "`scan_accounts` entry {0} is not a 12-digit account id (or give `organization` alone)"
+    )]
+    ScanAccount(String),
+    #[error("`scan_regions` entry {0} is not an AWS region name (such as `eu-west-1`)")]
+    ScanRegion(String),
+    #[error(
+        "`scan_accounts` needs `spoke_role_name`: the guard acts in other accounts only through the spoke role"
+    )]
+    ScanAccountsWithoutRole,
     #[error("environment variable `{var}`: {message}")]
     Env { var: &'static str, message: String },
+}
+
+/// `scan_accounts` in a TOML file: `"organization"` or a list of account ids.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AccountsSetting {
+    Word(String),
+    List(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -70,6 +121,9 @@ struct ConfigFile {
     alert_topic_arn: Option<String>,
     baseline_policy: Option<String>,
     scan_state_parameter: Option<String>,
+    spoke_role_name: Option<String>,
+    scan_accounts: Option<AccountsSetting>,
+    scan_regions: Option<Vec<String>>,
 }
 
 impl Config {
@@ -103,6 +157,15 @@ impl Config {
             alert_topic_arn: file.alert_topic_arn,
             baseline_policy: file.baseline_policy,
             scan_state_parameter: file.scan_state_parameter,
+            spoke_role_name: file.spoke_role_name,
+            scan_accounts: match file.scan_accounts {
+                None => ScanAccounts::Own,
+                Some(AccountsSetting::Word(word)) => scan_accounts([word.as_str()])?,
+                Some(AccountsSetting::List(list)) => {
+                    scan_accounts(list.iter().map(String::as_str))?
+                }
+            },
+            scan_regions: scan_regions(file.scan_regions.iter().flatten().map(String::as_str))?,
         };
         config.validate()?;
         Ok(config)
@@ -130,16 +193,13 @@ impl Config {
         }
         if let Some(list) = get(env::ALLOWED_ROOT_ACCOUNTS) {
             let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
-            config.rules = allowing(list.split([',', ' ', '\n']).filter(|e| !e.is_empty()))
-                .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
+            config.rules =
+                allowing(list_entries(&list)).map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
             config.rules.allowed_org_ids = orgs;
         }
         if let Some(list) = get(env::ALLOWED_ORG_IDS) {
-            config.rules = allowing_orgs(
-                config.rules,
-                list.split([',', ' ', '\n']).filter(|e| !e.is_empty()),
-            )
-            .map_err(in_var(env::ALLOWED_ORG_IDS))?;
+            config.rules = allowing_orgs(config.rules, list_entries(&list))
+                .map_err(in_var(env::ALLOWED_ORG_IDS))?;
         }
         if let Some(arn) = get(env::ALERT_TOPIC_ARN) {
             config.alert_topic_arn = Some(arn.trim().to_owned());
@@ -150,9 +210,22 @@ impl Config {
         if let Some(parameter) = get(env::SCAN_STATE_PARAMETER) {
             config.scan_state_parameter = Some(parameter.trim().to_owned());
         }
+        if let Some(name) = get(env::SPOKE_ROLE_NAME) {
+            config.spoke_role_name = Some(name.trim().to_owned());
+        }
+        if let Some(list) = get(env::SCAN_ACCOUNTS) {
+            config.scan_accounts =
+                scan_accounts(list_entries(&list)).map_err(in_var(env::SCAN_ACCOUNTS))?;
+        }
+        if let Some(list) = get(env::SCAN_REGIONS) {
+            config.scan_regions =
+                scan_regions(list_entries(&list)).map_err(in_var(env::SCAN_REGIONS))?;
+        }
         config.validate().map_err(|e| {
             let var = match e {
                 ConfigError::TopicArn(_) => env::ALERT_TOPIC_ARN,
+                ConfigError::SpokeRole(_) => env::SPOKE_ROLE_NAME,
+                ConfigError::ScanAccountsWithoutRole => env::SCAN_ACCOUNTS,
                 _ => env::BASELINE_POLICY,
             };
             ConfigError::Env {
@@ -170,9 +243,24 @@ impl Config {
             .unwrap_or(DEFAULT_SCAN_STATE_PARAMETER)
     }
 
-    /// Checks settings that depend on each other: the topic ARN's shape, and that a configured
-    /// baseline parses and passes the rules (the guard never writes a policy breaking them).
+    /// Whether the scheduled scan covers more than the function's own account and region: then
+    /// it is a sweep over targets with one summary (hub mode, or several regions).
+    pub fn sweeps(&self) -> bool {
+        self.spoke_role_name.is_some() || !self.scan_regions.is_empty()
+    }
+
+    /// Checks settings that depend on each other: the topic ARN's shape, that a configured
+    /// baseline parses and passes the rules (the guard never writes a policy breaking them), the
+    /// spoke role's name, and that other accounts are scanned only through the spoke role.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.spoke_role_name
+            && !is_role_name(name)
+        {
+            return Err(ConfigError::SpokeRole(tick(name)));
+        }
+        if self.scan_accounts != ScanAccounts::Own && self.spoke_role_name.is_none() {
+            return Err(ConfigError::ScanAccountsWithoutRole);
+        }
         if let Some(arn) = &self.alert_topic_arn {
             let parts: Vec<&str> = arn.split(':').collect();
             if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
@@ -193,6 +281,74 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The entries of a list given in one variable or flag: separated by commas, spaces or newlines.
+pub fn list_entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split([',', ' ', '\n']).filter(|e| !e.is_empty())
+}
+
+/// `scan_accounts` from its entries: `organization` alone, or 12-digit account ids (sorted,
+/// without repeats); no entry at all means the function's own account.
+pub fn scan_accounts<'a>(
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<ScanAccounts, ConfigError> {
+    let entries: Vec<&str> = entries.into_iter().map(str::trim).collect();
+    match entries.as_slice() {
+        [] => Ok(ScanAccounts::Own),
+        [word] if *word == ORGANIZATION => Ok(ScanAccounts::Organization),
+        _ => {
+            let mut ids = Vec::with_capacity(entries.len());
+            for entry in entries {
+                if !ecr_policy_guard_core::policy::is_account_id(entry) {
+                    return Err(ConfigError::ScanAccount(tick(entry)));
+                }
+                ids.push(entry.to_owned());
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(ScanAccounts::Listed(ids))
+        }
+    }
+}
+
+/// `scan_regions` from its entries, each a region name, in the order given without repeats.
+pub fn scan_regions<'a>(
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut regions: Vec<String> = Vec::new();
+    for entry in entries.into_iter().map(str::trim) {
+        if !is_region(entry) {
+            return Err(ConfigError::ScanRegion(tick(entry)));
+        }
+        if !regions.iter().any(|r| r == entry) {
+            regions.push(entry.to_owned());
+        }
+    }
+    Ok(regions)
+}
+
+/// An IAM role name: 1 to 64 of letters, digits and `+=,.@_-`.
+fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// An AWS region name: lowercase words joined by `-`, the last one a number (`eu-west-1`,
+/// `us-gov-west-1`).
+fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The same rules allowing these organizations instead of the ones they allowed; a bad entry is
@@ -328,6 +484,80 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hub_settings_come_from_the_file_or_the_environment_and_name_the_bad_variable() {
+        let config = Config::from_toml(
+            "spoke_role_name = \"ecr-policy-guard-spoke\"\nscan_accounts = [\"222222222222\", \"111111111111\", \"222222222222\"]\nscan_regions = [\"eu-west-1\", \"us-gov-west-1\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            config.scan_accounts,
+            ScanAccounts::Listed(vec!["111111111111".into(), "222222222222".into()])
+        );
+        assert_eq!(config.scan_regions, ["eu-west-1", "us-gov-west-1"]);
+        assert!(config.sweeps());
+        let config =
+            Config::from_toml("spoke_role_name = \"spoke\"\nscan_accounts = \"organization\"")
+                .unwrap();
+        assert_eq!(config.scan_accounts, ScanAccounts::Organization);
+
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let config = Config::from_env(env(&[
+            (env::SPOKE_ROLE_NAME, " spoke "),
+            (env::SCAN_ACCOUNTS, "organization"),
+            (env::SCAN_REGIONS, "eu-west-1, eu-central-1 eu-west-1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.spoke_role_name.as_deref(), Some("spoke"));
+        assert_eq!(config.scan_accounts, ScanAccounts::Organization);
+        assert_eq!(config.scan_regions, ["eu-west-1", "eu-central-1"]);
+        // Unset, single-account mode: nothing else changes.
+        let plain = Config::from_env(env(&[])).unwrap();
+        assert_eq!(plain, Config::default());
+        assert!(!plain.sweeps());
+
+        for (pairs, expected) in [
+            (
+                &[(env::SPOKE_ROLE_NAME, "spoke/role")][..],
+                "environment variable `GUARD_SPOKE_ROLE_NAME`: `spoke_role_name` `spoke/role` is not an IAM role name (1 to 64 letters, digits and `+=,.@_-`)",
+            ),
+            (
+                &[
+                    (env::SPOKE_ROLE_NAME, "spoke"),
+                    (env::SCAN_ACCOUNTS, "111111111111, organization"),
+                ][..],
+                "environment variable `GUARD_SCAN_ACCOUNTS`: `scan_accounts` entry `organization` is not a 12-digit account id (or give `organization` alone)",
+            ),
+            (
+                &[(env::SCAN_ACCOUNTS, "111111111111")][..],
+                "environment variable `GUARD_SCAN_ACCOUNTS`: `scan_accounts` needs `spoke_role_name`: the guard acts in other accounts only through the spoke role",
+            ),
+            (
+                &[(env::SCAN_REGIONS, "eu-west-1,Eu-West-2")][..],
+                "environment variable `GUARD_SCAN_REGIONS`: `scan_regions` entry `Eu-West-2` is not an AWS region name (such as `eu-west-1`)",
+            ),
+        ] {
+            let lookup = move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            };
+            assert_eq!(Config::from_env(lookup).unwrap_err().to_string(), expected);
+        }
+        for bad in ["eu-west", "west-1", "eu--1", "eu-west-x", ""] {
+            assert!(!is_region(bad), "{bad}");
+        }
+        assert!(is_role_name(&"r".repeat(64)) && !is_role_name(&"r".repeat(65)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The guard's view of AWS: four small traits the application services are generic over, and the
-//! [`Ports`] bundle that carries one of each. Adapters: [`crate::adapters::aws`] (the SDK) and
-//! [`crate::adapters::memory`] (in-memory, for tests and dry runs).
+//! [`Ports`] bundle that carries one of each; for hub mode, [`Accounts`] (the registry and history
+//! of any account and region) and [`Positions`] (one scan position per target). Adapters:
+//! [`crate::adapters::aws`] (the SDK) and [`crate::adapters::memory`] (in-memory, for tests and
+//! dry runs).
 
 use ecr_policy_guard_core::render::Alert;
 use std::future::Future;
@@ -31,6 +33,25 @@ pub enum PortError {
 impl PortError {
     pub fn is_transient(&self) -> bool {
         matches!(self, PortError::Transient { .. })
+    }
+
+    /// The same error, its message preceded by `context` (what the call was about).
+    pub fn in_context(self, context: &str) -> PortError {
+        let with = |message: String| format!("{context}: {message}");
+        match self {
+            PortError::Transient { operation, message } => PortError::Transient {
+                operation,
+                message: with(message),
+            },
+            PortError::Denied { operation, message } => PortError::Denied {
+                operation,
+                message: with(message),
+            },
+            PortError::Failed { operation, message } => PortError::Failed {
+                operation,
+                message: with(message),
+            },
+        }
     }
 }
 
@@ -100,6 +121,38 @@ pub trait History {
 /// The alert topic (SNS).
 pub trait Notifier {
     fn publish(&self, alert: &Alert) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Where the guard acts: the registry and CloudTrail history of one account in one region. In
+/// hub mode an account other than the function's own is reached through the spoke role, when the
+/// first call needs it: an alert that needs no ECR call never assumes a role, and a role that
+/// cannot be assumed fails that call (a `revert-failed` alert, or a target the scan could not
+/// reach), never silently.
+pub trait Accounts: Sync {
+    /// One account and region's ports.
+    type Scope<'a>: Registry + History + Sync
+    where
+        Self: 'a;
+
+    /// The function's own account.
+    fn own_account(&self) -> &str;
+
+    /// The ports of `account` in `region`; `session` says who asks (an event id, or the scan),
+    /// for the role session's name.
+    fn scope<'a>(&'a self, account: &str, region: &str, session: &str) -> Self::Scope<'a>;
+
+    /// Every active account of the organization, sorted.
+    fn organization_accounts(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+}
+
+/// Scan positions by key: the sweep's own under `""`, each target's under
+/// `<account>/<region>`.
+pub trait Positions: Sync {
+    type At<'a>: ScanState + Sync
+    where
+        Self: 'a;
+
+    fn at<'a>(&'a self, key: &str) -> Self::At<'a>;
 }
 
 /// The AWS side of the guard: one adapter per port.

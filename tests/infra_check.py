@@ -3,6 +3,7 @@ template decoder (it understands !Sub, !GetAtt and the other short forms).
 
     python3 tests/infra_check.py template.yaml pattern  # {"<events file>": bool}, moto's matcher
     python3 tests/infra_check.py stackset.yaml iam      # [{"policy", "statement"}] of the function
+    python3 tests/infra_check.py spoke.yaml iam SpokeRole  # the same of one declared role
 
 These read the templates as written; tests/infra_deploy.py checks that they deploy (every
 combination of their conditions, translated, created on moto server and read back).
@@ -29,7 +30,9 @@ def rule_pattern(resources):
     if "GuardFunction" in resources and "Events" in resources["GuardFunction"]["Properties"]:
         # SAM: the rule is an event source of the function.
         return resources["GuardFunction"]["Properties"]["Events"]["PolicyChange"]["Properties"]["Pattern"]
-    return resources["PolicyChangeRule"]["Properties"]["EventPattern"]
+    # The guard's rule (stackset.yaml, hub.yaml), or the spoke's forwarding rule.
+    rule = resources.get("PolicyChangeRule") or resources["ForwardRule"]
+    return rule["Properties"]["EventPattern"]
 
 
 def pattern(resources):
@@ -53,10 +56,11 @@ def role_of_function(resources):
     return None
 
 
-def iam(resources):
-    """Every statement of the function's own policies, with the policy's name: the declared
-    role's Policies and each AWS::IAM::Policy attached to that role, or SAM's Policies."""
-    role = role_of_function(resources)
+def iam(resources, role=None):
+    """Every statement of the function's own policies (or of the declared `role`), with the
+    policy's name: the declared role's Policies and each AWS::IAM::Policy attached to that role,
+    or SAM's Policies."""
+    role = role or role_of_function(resources)
     if role:
         policies = [(p["PolicyName"], p["PolicyDocument"]) for p in resources[role]["Properties"].get("Policies", [])]
         policies += [
@@ -75,6 +79,6 @@ def iam(resources):
 
 if __name__ == "__main__":
     commands = {"pattern": pattern, "iam": iam}
-    if len(sys.argv) != 3 or sys.argv[2] not in commands:
-        sys.exit("error: usage: infra_check.py TEMPLATE pattern|iam")
-    print(json.dumps(commands[sys.argv[2]](load(sys.argv[1])), default=str))
+    if len(sys.argv) not in (3, 4) or sys.argv[2] not in commands:
+        sys.exit("error: usage: infra_check.py TEMPLATE pattern|iam [ROLE]")
+    print(json.dumps(commands[sys.argv[2]](load(sys.argv[1]), *sys.argv[3:]), default=str))

@@ -10,7 +10,8 @@ back from moto's services.
     python3 tests/infra_deploy.py graph infra/template.yaml [--param K=V]...
         Offline (no endpoint, no moto server): the dependency graph of every combination.
     python3 tests/infra_deploy.py [--endpoint http://127.0.0.1:PORT] deploy [TEMPLATE]...
-        Every combination of each template (default: template.yaml, stackset.yaml, trail.yaml)
+        Every combination of each template (default: template.yaml, stackset.yaml, trail.yaml,
+        hub.yaml, spoke.yaml)
         created on moto server; without --endpoint a moto_server is started on a free port
         for the run (for use by hand) and stopped afterwards.
     python3 tests/infra_deploy.py translate infra/template.yaml [--param K=V]...
@@ -76,13 +77,17 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFRA = os.path.join(ROOT, "infra")
 EVENTS = os.path.join(ROOT, "events")
-DEFAULT_TEMPLATES = ["template.yaml", "stackset.yaml", "trail.yaml"]
+DEFAULT_TEMPLATES = ["template.yaml", "stackset.yaml", "trail.yaml", "hub.yaml", "spoke.yaml"]
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 # moto's one account; the central alert topic lives in another account, as in a real rollout.
 ACCOUNT = "123456789012"
 CENTRAL_ACCOUNT = "210987654321"
 CENTRAL_TOPIC = "ecr-policy-guard-alerts"
 ARTIFACT_KEY = "ecr-policy-guard/bootstrap.zip"
+# Templates that name their resources (the hub's bus, the spoke's roles and rule: one stack per
+# account and region in real life): each combination's stack is deleted once read back, so that
+# the next combination, in the same moto account, can create the same names.
+FIXED_NAMES = {"hub.yaml", "spoke.yaml"}
 
 # Values for parameters that have no default or that drive a Condition and need a non-default
 # value to flip it. "{region}" is replaced by the region of the run.
@@ -90,6 +95,13 @@ SAMPLE_VALUES = {
     "CentralAlertTopicArn": f"arn:aws:sns:{{region}}:{CENTRAL_ACCOUNT}:{CENTRAL_TOPIC}",
     "AlertEmail": "security-alerts@example.com",
     "ReservedConcurrency": "5",
+    # hub.yaml and spoke.yaml: the organization, and (for the spoke) the hub in the security
+    # account; a listed account flips the hub's ListOrganization condition.
+    "OrganizationId": "o-a1b2c3d4e5",
+    "ScanAccounts": "222222222222",
+    "HubRoleArn": f"arn:aws:iam::{CENTRAL_ACCOUNT}:role/ecr-policy-guard-hub",
+    "HubEventBusArn": f"arn:aws:events:{{region}}:{CENTRAL_ACCOUNT}:event-bus/ecr-policy-guard",
+    "RoleRegion": "{region}",
 }
 
 PSEUDO = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region",
@@ -597,6 +609,17 @@ def wait_for_stack(aws, name, timeout=120):
         time.sleep(0.5)
 
 
+def delete_stack(aws, name):
+    """Deletes a stack; its final status (moto forgets a deleted stack's name at once)."""
+    aws("cloudformation").delete_stack(StackName=name)
+    try:
+        return wait_for_stack(aws, name)["StackStatus"]
+    except Exception as e:  # noqa: BLE001 - botocore's ClientError, without importing botocore
+        if "does not exist" in str(e):
+            return "DELETE_COMPLETE"
+        raise
+
+
 def failure_reasons(aws, name):
     events = aws("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
     return [f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', e['ResourceStatus'])}"
@@ -704,11 +727,24 @@ def read_rules(aws, resources, events):
     for logical, r in sorted(resources.items()):
         if r["type"] != "AWS::Events::Rule":
             continue
-        rule = client.describe_rule(Name=r["physical_id"])
-        targets = client.list_targets_by_rule(Rule=r["physical_id"])["Targets"]
+        # A rule on a custom bus: CloudFormation's physical id is "<bus>|<rule>", moto's only
+        # the rule's name, so the buses are tried in turn.
+        bus, _, name = r["physical_id"].rpartition("|")
+        buses = [bus] if bus else [b["Name"] for b in client.list_event_buses()["EventBuses"]]
+        for candidate in sorted(buses, key=lambda b: b != "default"):
+            try:
+                rule = client.describe_rule(Name=name, EventBusName=candidate)
+                break
+            except client.exceptions.ResourceNotFoundException:
+                continue
+        else:
+            raise TemplateError(f"rule {logical} ({name}) is on no event bus")
+        where = {"EventBusName": rule.get("EventBusName", "default")}
+        targets = client.list_targets_by_rule(Rule=name, **where)["Targets"]
         entry = {"logical_id": logical, "name": rule["Name"], "arn": rule["Arn"], "state": rule.get("State"),
+                 "event_bus": rule.get("EventBusName"),
                  "schedule": rule.get("ScheduleExpression"), "pattern": None,
-                 "targets": [{"id": t["Id"], "arn": t["Arn"],
+                 "targets": [{"id": t["Id"], "arn": t["Arn"], "role_arn": t.get("RoleArn"),
                               "dead_letter_arn": t.get("DeadLetterConfig", {}).get("Arn"),
                               "retry_policy": t.get("RetryPolicy")} for t in targets]}
         if rule.get("EventPattern"):
@@ -766,7 +802,15 @@ def deploy_one(aws, stack_name, combo, plain, declared, events):
 
     declared_functions = [n for n, body in active.items() if body["Type"] == "AWS::Lambda::Function"]
     if not declared_functions:
-        return result, failures  # e.g. trail.yaml: no guard to read back
+        # No guard (trail.yaml, spoke.yaml): its roles and rules, if any, are read back.
+        result["roles"] = {name: read_role(aws, aws("iam").get_role(RoleName=r["physical_id"].rsplit("/", 1)[-1])["Role"]["Arn"])
+                           for name, r in resources.items() if r["type"] == "AWS::IAM::Role"}
+        rules = read_rules(aws, resources, events)
+        result["rules"] = rules
+        pattern_rules = [r for r in rules if r["pattern"] is not None]
+        if len(pattern_rules) == 1:
+            result["events"] = pattern_rules[0].pop("matches")
+        return result, failures
     functions = [r for r in resources.values() if r["type"] == "AWS::Lambda::Function"]
     if len(functions) != 1:
         return result, failures + [f"({label}) expected one function, found {len(functions)}"]
@@ -845,7 +889,7 @@ def deploy_template(aws, run, name, events, central_topic):
         prepared["code_uri"] = code_uri
     if "ArtifactBucketPrefix" in declared:
         # The StackSet reads code from <prefix>-<region> in each region.
-        prefix = f"{run}-artifacts"
+        prefix = f"{run}-{stem}-artifacts"
         key = declared.get("ArtifactKey", {}).get("Default", ARTIFACT_KEY)
         put_object(aws, f"{prefix}-{region}", key, bootstrap_zip())
         fixed["ArtifactBucketPrefix"] = prefix
@@ -864,7 +908,11 @@ def deploy_template(aws, run, name, events, central_topic):
     failures = []
     for i, (combo, plain) in enumerate(combos):
         declared_here = set(plain.get("Parameters", {}))
-        result, failed = deploy_one(aws, f"{run}-{stem}-{i:02d}", combo, plain, declared_here, events)
+        stack_name = f"{run}-{stem}-{i:02d}"
+        result, failed = deploy_one(aws, stack_name, combo, plain, declared_here, events)
+        if os.path.basename(path) in FIXED_NAMES and result["stack"]["status"] not in (
+                "NOT_CREATED", "CREATE_REQUEST_FAILED"):
+            result["stack"]["deleted"] = delete_stack(aws, stack_name)
         report["combinations"].append(result)
         failures += [f"{name}: {f}" for f in failed]
     return report, failures

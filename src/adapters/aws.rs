@@ -1,18 +1,24 @@
-//! The ports implemented with the AWS SDK (ECR, CloudTrail, SNS, SSM). The only adapters that
-//! know SDK types (the moto launcher only builds clients); errors are classified here into
-//! transient, denied and failed.
+//! The ports implemented with the AWS SDK (ECR, CloudTrail, SNS, SSM; for hub mode STS and
+//! Organizations). The only adapters that know SDK types (the moto launcher only builds
+//! clients); errors are classified here into transient, denied and failed.
 
 use crate::ports::{
-    History, HistoryPage, Notifier, PortError, Ports, Registry, RepositoryPage, RepositoryRef,
-    ScanState,
+    Accounts, History, HistoryPage, Notifier, PortError, Ports, Positions, Registry,
+    RepositoryPage, RepositoryRef, ScanState,
 };
-use aws_config::SdkConfig;
+use aws_config::{Region, SdkConfig};
 use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_ecr::config::http::HttpResponse;
+use aws_sdk_ecr::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 use ecr_policy_guard_core::render::Alert;
+use ecr_policy_guard_core::text::tick;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 /// Error codes AWS services use for throttling and temporary unavailability.
 const TRANSIENT_CODES: [&str; 8] = [
@@ -357,5 +363,380 @@ impl AwsPorts {
             notifier: &self.notifier,
             state: &self.state,
         }
+    }
+}
+
+/// The scan positions of a sweep, in SSM: the sweep's own in the parameter `base`, each target's
+/// in `base/<account>/<region>` (all in the function's own account and region).
+pub struct SsmPositions {
+    pub client: aws_sdk_ssm::Client,
+    pub base: String,
+}
+
+impl Positions for SsmPositions {
+    type At<'a> = SsmScanState;
+
+    fn at(&self, key: &str) -> SsmScanState {
+        SsmScanState {
+            client: self.client.clone(),
+            parameter: match key {
+                "" => self.base.clone(),
+                key => format!("{}/{key}", self.base),
+            },
+        }
+    }
+}
+
+/// A lock that survives a panicked holder: the caches hold plain data, never half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One account's ECR and CloudTrail clients in one region.
+pub struct RegionClients {
+    pub registry: EcrRegistry,
+    pub history: CloudTrailHistory,
+}
+
+impl RegionClients {
+    fn new(sdk: &SdkConfig) -> Arc<RegionClients> {
+        Arc::new(RegionClients {
+            registry: EcrRegistry {
+                client: aws_sdk_ecr::Client::new(sdk),
+            },
+            history: CloudTrailHistory {
+                client: aws_sdk_cloudtrail::Client::new(sdk),
+            },
+        })
+    }
+}
+
+/// Credentials of one spoke role, and the clients built on them.
+struct Spoke {
+    credentials: Credentials,
+    expires: SystemTime,
+    regions: HashMap<String, Arc<RegionClients>>,
+}
+
+/// Credentials this close to expiry are replaced before the next call (a revert or a scan chunk
+/// takes seconds, and the SDK retries for a while).
+pub const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Whether credentials expiring at `expires` can still be used at `now`.
+pub fn still_fresh(expires: SystemTime, now: SystemTime) -> bool {
+    now + CREDENTIALS_REFRESH_MARGIN < expires
+}
+
+/// STS's limit on a role session name.
+const MAX_SESSION_NAME: usize = 64;
+
+/// A role session name naming `who` (an event id, or `scan`): `ecr-policy-guard-<who>`, with
+/// every character STS does not accept (`[\w+=,.@-]`) replaced by `-`, cut to 64 characters.
+pub fn session_name(who: &str) -> String {
+    let mut name: String = format!("ecr-policy-guard-{who}")
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                true => c,
+                false => '-',
+            },
+        )
+        .collect();
+    name.truncate(MAX_SESSION_NAME);
+    name
+}
+
+/// Every account's and region's ports: the function's own credentials in its own account, and in
+/// hub mode the spoke role (`arn:<partition>:iam::<account>:role/<name>`, assumed with
+/// `sts:AssumeRole`) in any other. Clients are built once per account and region; a spoke's
+/// credentials are kept, per account, until [`CREDENTIALS_REFRESH_MARGIN`] before they expire.
+/// Without a spoke role (single-account mode) every account gets the own credentials, as before.
+pub struct AwsAccounts {
+    sdk: SdkConfig,
+    own_account: String,
+    partition: String,
+    spoke_role_name: Option<String>,
+    sts: aws_sdk_sts::Client,
+    organizations: aws_sdk_organizations::Client,
+    own: Mutex<HashMap<String, Arc<RegionClients>>>,
+    spokes: Mutex<HashMap<String, Spoke>>,
+    assumed: AtomicUsize,
+}
+
+impl AwsAccounts {
+    /// The accounts as seen with the credentials of `sdk`, which act in `own_account` of
+    /// `partition` (from `sts:GetCallerIdentity`: see [`caller_identity`]).
+    pub fn new(
+        sdk: &SdkConfig,
+        own_account: String,
+        partition: String,
+        spoke_role_name: Option<String>,
+    ) -> AwsAccounts {
+        AwsAccounts {
+            sts: aws_sdk_sts::Client::new(sdk),
+            organizations: aws_sdk_organizations::Client::new(sdk),
+            sdk: sdk.clone(),
+            own_account,
+            partition,
+            spoke_role_name,
+            own: Mutex::new(HashMap::new()),
+            spokes: Mutex::new(HashMap::new()),
+            assumed: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many times a spoke role was assumed so far (each time is logged).
+    pub fn roles_assumed(&self) -> usize {
+        self.assumed.load(Ordering::Relaxed)
+    }
+
+    /// The spoke role's ARN in `account`, in hub mode.
+    pub fn spoke_role_arn(&self, account: &str) -> Option<String> {
+        let name = self.spoke_role_name.as_deref()?;
+        Some(format!("arn:{}:iam::{account}:role/{name}", self.partition))
+    }
+
+    /// The clients of `account` in `region`, assuming the spoke role when needed.
+    pub async fn clients(
+        &self,
+        account: &str,
+        region: &str,
+        session: &str,
+    ) -> Result<Arc<RegionClients>, PortError> {
+        let role_arn = match self.spoke_role_arn(account) {
+            Some(arn) if account != self.own_account => arn,
+            _ => {
+                let mut own = lock(&self.own);
+                let clients = own
+                    .entry(region.to_owned())
+                    .or_insert_with(|| RegionClients::new(&configured(&self.sdk, region, None)));
+                return Ok(clients.clone());
+            }
+        };
+        if let Some(clients) = self.cached(account, region) {
+            return Ok(clients);
+        }
+        // Two first calls at once may both assume the role; the later one's credentials are
+        // kept. Nothing waits on the lock across the call.
+        let (credentials, expires) = self.assume(account, &role_arn, session).await?;
+        let mut spokes = lock(&self.spokes);
+        let spoke = spokes.entry(account.to_owned()).or_insert_with(|| Spoke {
+            credentials: credentials.clone(),
+            expires,
+            regions: HashMap::new(),
+        });
+        if spoke.expires < expires {
+            *spoke = Spoke {
+                credentials,
+                expires,
+                regions: HashMap::new(),
+            };
+        }
+        Ok(self.region_of(spoke, region))
+    }
+
+    /// The cached clients, while their credentials are fresh.
+    fn cached(&self, account: &str, region: &str) -> Option<Arc<RegionClients>> {
+        let mut spokes = lock(&self.spokes);
+        let spoke = spokes.get_mut(account)?;
+        if !still_fresh(spoke.expires, SystemTime::now()) {
+            return None;
+        }
+        Some(self.region_of(spoke, region))
+    }
+
+    fn region_of(&self, spoke: &mut Spoke, region: &str) -> Arc<RegionClients> {
+        let credentials = &spoke.credentials;
+        spoke
+            .regions
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                RegionClients::new(&configured(&self.sdk, region, Some(credentials)))
+            })
+            .clone()
+    }
+
+    async fn assume(
+        &self,
+        account: &str,
+        role_arn: &str,
+        session: &str,
+    ) -> Result<(Credentials, SystemTime), PortError> {
+        let operation = "sts:AssumeRole";
+        let session = session_name(session);
+        let context = format!("{} in account {account}", tick(role_arn));
+        let output = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(&session)
+            .send()
+            .await
+            .map_err(|e| classify(operation, &e).in_context(&context))?;
+        let Some(c) = output.credentials else {
+            return Err(PortError::Failed {
+                operation,
+                message: format!("{context}: the response has no credentials"),
+            });
+        };
+        let expires = SystemTime::try_from(c.expiration).unwrap_or(SystemTime::UNIX_EPOCH);
+        self.assumed.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            role = role_arn,
+            session = session.as_str(),
+            account,
+            "assumed the spoke role"
+        );
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            Some(expires),
+            "ecr-policy-guard-spoke",
+        );
+        Ok((credentials, expires))
+    }
+}
+
+/// `sdk` in `region` (an empty region keeps the configured one), with `credentials` when given.
+fn configured(sdk: &SdkConfig, region: &str, credentials: Option<&Credentials>) -> SdkConfig {
+    let mut builder = sdk.to_builder();
+    if !region.is_empty() {
+        builder = builder.region(Region::new(region.to_owned()));
+    }
+    if let Some(credentials) = credentials {
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
+    }
+    builder.build()
+}
+
+/// The account and partition the credentials of `sdk` act in (`sts:GetCallerIdentity`).
+pub async fn caller_identity(sdk: &SdkConfig) -> Result<(String, String), PortError> {
+    let operation = "sts:GetCallerIdentity";
+    let identity = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| classify(operation, &e))?;
+    let account = identity.account.ok_or_else(|| PortError::Failed {
+        operation,
+        message: "the response names no account".into(),
+    })?;
+    let partition = identity
+        .arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+        .to_owned();
+    Ok((account, partition))
+}
+
+/// One account and region, reached when a call first needs it.
+pub struct AccountScope<'a> {
+    accounts: &'a AwsAccounts,
+    account: String,
+    region: String,
+    session: String,
+}
+
+impl AccountScope<'_> {
+    async fn clients(&self) -> Result<Arc<RegionClients>, PortError> {
+        self.accounts
+            .clients(&self.account, &self.region, &self.session)
+            .await
+    }
+}
+
+impl Registry for AccountScope<'_> {
+    async fn get_policy(
+        &self,
+        registry_id: &str,
+        repository: &str,
+    ) -> Result<Option<String>, PortError> {
+        let clients = self.clients().await?;
+        clients.registry.get_policy(registry_id, repository).await
+    }
+
+    async fn set_policy(
+        &self,
+        registry_id: &str,
+        repository: &str,
+        policy_text: &str,
+    ) -> Result<(), PortError> {
+        let clients = self.clients().await?;
+        clients
+            .registry
+            .set_policy(registry_id, repository, policy_text)
+            .await
+    }
+
+    async fn list_repositories(
+        &self,
+        next_token: Option<String>,
+    ) -> Result<RepositoryPage, PortError> {
+        let clients = self.clients().await?;
+        clients.registry.list_repositories(next_token).await
+    }
+}
+
+impl History for AccountScope<'_> {
+    async fn policy_changes(
+        &self,
+        before: Option<&str>,
+        next_token: Option<String>,
+    ) -> Result<HistoryPage, PortError> {
+        let clients = self.clients().await?;
+        clients.history.policy_changes(before, next_token).await
+    }
+}
+
+impl Accounts for AwsAccounts {
+    type Scope<'a> = AccountScope<'a>;
+
+    fn own_account(&self) -> &str {
+        &self.own_account
+    }
+
+    fn scope<'a>(&'a self, account: &str, region: &str, session: &str) -> AccountScope<'a> {
+        AccountScope {
+            accounts: self,
+            account: account.to_owned(),
+            region: region.to_owned(),
+            session: session.to_owned(),
+        }
+    }
+
+    async fn organization_accounts(&self) -> Result<Vec<String>, PortError> {
+        use aws_sdk_organizations::types::{AccountState, AccountStatus};
+        let operation = "organizations:ListAccounts";
+        let mut accounts = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .organizations
+                .list_accounts()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(operation, &e))?;
+            for account in page.accounts.unwrap_or_default() {
+                // `State` replaces `Status` (retired in September 2026); either may be present.
+                let active = match (&account.state, &account.status) {
+                    (Some(state), _) => *state == AccountState::Active,
+                    (None, status) => *status == Some(AccountStatus::Active),
+                };
+                if active && let Some(id) = account.id {
+                    accounts.push(id);
+                }
+            }
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        accounts.sort_unstable();
+        accounts.dedup();
+        Ok(accounts)
     }
 }

@@ -1,11 +1,13 @@
 //! In-memory adapters: [`Memory`] holds repositories and their policies, scripted CloudTrail
-//! history, the published alerts and the scan position; [`Recorded`] wraps any adapter (this one
-//! or the SDK's) with a log of every call and scripted failures. Tests use them in place of AWS;
-//! the CLI's dry run uses [`Memory`] to show what a revert would write.
+//! history, the published alerts and the scan position; [`MemoryAccounts`] holds one per account
+//! and region (hub mode), with spoke roles that can be made to fail, and [`MemoryPositions`] a
+//! sweep's positions; [`Recorded`] wraps any adapter (these or the SDK's) with a log of every
+//! call and scripted failures. Tests use them in place of AWS; the CLI's dry run uses [`Memory`]
+//! to show what a revert would write.
 
 use crate::ports::{
-    History, HistoryPage, Notifier, PortError, Ports, Registry, RepositoryPage, RepositoryRef,
-    ScanState,
+    Accounts, History, HistoryPage, Notifier, PortError, Ports, Positions, Registry,
+    RepositoryPage, RepositoryRef, ScanState,
 };
 use ecr_policy_guard_core::render::Alert;
 use std::collections::{BTreeMap, VecDeque};
@@ -159,6 +161,170 @@ impl ScanState for Memory {
     async fn save(&self, after: Option<&str>) -> Result<(), PortError> {
         *lock(&self.position) = after.map(str::to_owned);
         Ok(())
+    }
+}
+
+/// Several accounts, each with a [`Memory`] per region: what a hub reaches. An account whose
+/// spoke role is [`MemoryAccounts::deny`]ed fails every call, as an `sts:AssumeRole` denial
+/// would; an account or region that was never added fails like a registry that does not exist.
+pub struct MemoryAccounts {
+    own_account: String,
+    registries: BTreeMap<(String, String), Memory>,
+    organization: Vec<String>,
+    denied: BTreeMap<String, PortError>,
+    /// (account, region, session) of every scope handed out, in order.
+    scopes: Mutex<Vec<(String, String, String)>>,
+}
+
+impl MemoryAccounts {
+    /// The accounts of a hub in `own_account`.
+    pub fn new(own_account: &str) -> MemoryAccounts {
+        MemoryAccounts {
+            own_account: own_account.to_owned(),
+            registries: BTreeMap::new(),
+            organization: Vec::new(),
+            denied: BTreeMap::new(),
+            scopes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds `account`'s registry in `region` (and the account to the organization).
+    pub fn with(mut self, account: &str, region: &str, memory: Memory) -> MemoryAccounts {
+        self.registries
+            .insert((account.to_owned(), region.to_owned()), memory);
+        if !self.organization.iter().any(|a| a == account) {
+            self.organization.push(account.to_owned());
+            self.organization.sort_unstable();
+        }
+        self
+    }
+
+    /// Makes every call into `account` fail with `error` (a spoke role that cannot be assumed).
+    pub fn deny(mut self, account: &str, error: PortError) -> MemoryAccounts {
+        self.denied.insert(account.to_owned(), error);
+        self
+    }
+
+    /// The registry of `account` in `region`.
+    pub fn registry(&self, account: &str, region: &str) -> Option<&Memory> {
+        self.registries
+            .get(&(account.to_owned(), region.to_owned()))
+    }
+
+    /// Every scope handed out: (account, region, session).
+    pub fn scopes(&self) -> Vec<(String, String, String)> {
+        lock(&self.scopes).clone()
+    }
+}
+
+/// One account and region of [`MemoryAccounts`].
+pub struct MemoryScope<'a> {
+    memory: Result<&'a Memory, PortError>,
+}
+
+impl MemoryScope<'_> {
+    fn reach(&self) -> Result<&Memory, PortError> {
+        self.memory.clone()
+    }
+}
+
+impl Registry for MemoryScope<'_> {
+    async fn get_policy(&self, registry_id: &str, name: &str) -> Result<Option<String>, PortError> {
+        self.reach()?.get_policy(registry_id, name).await
+    }
+
+    async fn set_policy(&self, registry_id: &str, name: &str, text: &str) -> Result<(), PortError> {
+        self.reach()?.set_policy(registry_id, name, text).await
+    }
+
+    async fn list_repositories(&self, token: Option<String>) -> Result<RepositoryPage, PortError> {
+        self.reach()?.list_repositories(token).await
+    }
+}
+
+impl History for MemoryScope<'_> {
+    async fn policy_changes(
+        &self,
+        before: Option<&str>,
+        token: Option<String>,
+    ) -> Result<HistoryPage, PortError> {
+        self.reach()?.policy_changes(before, token).await
+    }
+}
+
+impl Accounts for MemoryAccounts {
+    type Scope<'a> = MemoryScope<'a>;
+
+    fn own_account(&self) -> &str {
+        &self.own_account
+    }
+
+    fn scope<'a>(&'a self, account: &str, region: &str, session: &str) -> MemoryScope<'a> {
+        lock(&self.scopes).push((account.to_owned(), region.to_owned(), session.to_owned()));
+        let memory = match self.denied.get(account) {
+            Some(error) => Err(error.clone()),
+            None => self
+                .registry(account, region)
+                .ok_or_else(|| PortError::Failed {
+                    operation: "ecr:DescribeRepositories",
+                    message: format!("no registry of account {account} in {region}"),
+                }),
+        };
+        MemoryScope { memory }
+    }
+
+    async fn organization_accounts(&self) -> Result<Vec<String>, PortError> {
+        Ok(self.organization.clone())
+    }
+}
+
+/// A sweep's scan positions by key, in memory.
+#[derive(Debug, Default)]
+pub struct MemoryPositions {
+    positions: Mutex<BTreeMap<String, String>>,
+}
+
+impl MemoryPositions {
+    /// Every saved position: key → repository (or target) it stopped after.
+    pub fn saved(&self) -> BTreeMap<String, String> {
+        lock(&self.positions).clone()
+    }
+
+    /// Sets a position, as an earlier run would have left it.
+    pub fn set(&self, key: &str, value: &str) {
+        lock(&self.positions).insert(key.to_owned(), value.to_owned());
+    }
+}
+
+/// One key of [`MemoryPositions`].
+pub struct PositionAt<'a> {
+    store: &'a MemoryPositions,
+    key: String,
+}
+
+impl ScanState for PositionAt<'_> {
+    async fn load(&self) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.store.positions).get(&self.key).cloned())
+    }
+
+    async fn save(&self, after: Option<&str>) -> Result<(), PortError> {
+        let mut positions = lock(&self.store.positions);
+        match after {
+            Some(after) => positions.insert(self.key.clone(), after.to_owned()),
+            None => positions.remove(&self.key),
+        };
+        Ok(())
+    }
+}
+
+impl Positions for MemoryPositions {
+    type At<'a> = PositionAt<'a>;
+
+    fn at<'a>(&'a self, key: &str) -> PositionAt<'a> {
+        PositionAt {
+            store: self,
+            key: key.to_owned(),
+        }
     }
 }
 

@@ -51,6 +51,12 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Result<Moto, LocalError> {
+        Moto::start_with(&[])
+    }
+
+    /// A server with these environment variables set (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`,
+    /// which switches on moto's IAM enforcement after that many requests).
+    pub fn start_with(env: &[(&str, &str)]) -> Result<Moto, LocalError> {
         let server = moto_server().ok_or(LocalError::NotInstalled)?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -61,6 +67,7 @@ impl Moto {
             .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read line; kill $pid"#)
             .arg(&server)
             .arg(port.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -133,7 +140,8 @@ pub struct AlertQueue {
 }
 
 impl AlertQueue {
-    /// Creates the queue `name` and subscribes it to `topic_arn` (which must exist).
+    /// Creates the queue `name` (in the account of the credentials of `sdk`) and subscribes it
+    /// to `topic_arn` (which must exist).
     pub async fn subscribe(
         sdk: &SdkConfig,
         topic_arn: &str,
@@ -148,12 +156,24 @@ impl AlertQueue {
             .map_err(sdk_error("sqs:CreateQueue"))?
             .queue_url
             .unwrap_or_default();
-        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(sdk_error("sqs:GetQueueAttributes"))?
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .unwrap_or_default();
         aws_sdk_sns::Client::new(sdk)
             .subscribe()
             .topic_arn(topic_arn)
             .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:{region}:{MOTO_ACCOUNT}:{name}"))
+            .endpoint(arn)
             .send()
             .await
             .map_err(sdk_error("sns:Subscribe"))?;

@@ -5,11 +5,11 @@ use super::handle::handle_read;
 use super::{AppError, scan};
 use crate::config::Config;
 use crate::ports::{History, Notifier, Ports, Registry, ScanState};
-use ecr_policy_guard_core::{Incident, Payload, ScanReport, read_event};
+use ecr_policy_guard_core::{Incident, Payload, ScanReport, SweepReport, read_event};
 use serde::Serialize;
 
 /// What one invocation did; the Lambda answers with it as JSON (the incident, or the scan
-/// report, unwrapped).
+/// report, or in hub mode the sweep's, unwrapped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 #[allow(
@@ -19,6 +19,7 @@ use serde::Serialize;
 pub enum Invocation {
     Event(Incident),
     Scan(ScanReport),
+    Sweep(SweepReport),
 }
 
 /// Runs one invocation; `should_stop` tells a scan when to stop and save its position.

@@ -1,8 +1,10 @@
 //! The application services the Lambda and the CLI share: [`respond`] carries out one decision
 //! through the ports, [`handle`] does so for one event and alerts, [`scan`] reconciles every
-//! repository, and [`invoke`] is the Lambda's dispatch between the two.
+//! repository, and [`invoke`] is the Lambda's dispatch between the two; [`hub`] does the same
+//! across accounts and regions (hub mode).
 
 pub mod handle;
+pub mod hub;
 pub mod invoke;
 pub mod respond;
 pub mod scan;

@@ -19,7 +19,7 @@ pub const SCAN_CONCURRENCY: usize = 4;
 const ATTEMPTS: u32 = 3;
 
 /// Calls `f` again after a growing pause while it fails transiently.
-async fn with_backoff<T, F, Fut>(mut f: F) -> Result<T, PortError>
+pub(crate) async fn with_backoff<T, F, Fut>(mut f: F) -> Result<T, PortError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PortError>>,
@@ -39,6 +39,29 @@ where
 /// Scans every repository after the saved position, in name order, until done or until
 /// `should_stop` says the time is up; saves the position and publishes the summary alert.
 pub async fn scan<R, H, N, S>(
+    config: &Config,
+    region: &str,
+    ports: Ports<'_, R, H, N, S>,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> Result<ScanReport, AppError>
+where
+    R: Registry + Sync,
+    H: History + Sync,
+    N: Notifier + Sync,
+    S: ScanState + Sync,
+{
+    let report = scan_registry(config, region, ports, should_stop).await?;
+    ports
+        .notifier
+        .publish(&render_scan(&report))
+        .await
+        .map_err(AppError::Retry)?;
+    Ok(report)
+}
+
+/// [`scan`] without the summary alert: one registry's scan, as a hub's sweep runs it for each
+/// account and region (and sums into one summary).
+pub async fn scan_registry<R, H, N, S>(
     config: &Config,
     region: &str,
     ports: Ports<'_, R, H, N, S>,
@@ -106,6 +129,8 @@ where
         .await
         .map_err(AppError::Retry)?;
     tracing::info!(
+        account = report.account.as_deref(),
+        region,
         scanned = report.scanned,
         non_compliant = report.non_compliant,
         reverted = report.reverted,
@@ -113,11 +138,6 @@ where
         complete = report.complete,
         "scheduled scan"
     );
-    ports
-        .notifier
-        .publish(&render_scan(&report))
-        .await
-        .map_err(AppError::Retry)?;
     Ok(report)
 }
 

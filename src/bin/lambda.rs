@@ -1,8 +1,10 @@
 //! The Lambda entry point: settings from the environment at cold start, SDK clients built
-//! once, then the runtime loop handing each event's raw JSON to the shared handler.
+//! once (in hub mode, per account and region on first use), then the runtime loop handing each
+//! event's raw JSON to the shared handler.
 
 use ecr_policy_guard::Config;
-use ecr_policy_guard::adapters::aws::AwsPorts;
+use ecr_policy_guard::adapters::aws::{AwsAccounts, AwsPorts, SsmPositions, caller_identity};
+use ecr_policy_guard::app::hub::{Hub, invoke_hub};
 use ecr_policy_guard::app::invoke;
 use ecr_policy_guard::config::env;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
@@ -25,19 +27,51 @@ async fn main() -> Result<(), Error> {
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let aws = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
-    let (config, ports) = (&config, aws.ports());
-    // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
+    let config = &config;
+    if !config.sweeps() {
+        // Single-account mode: every call with the function's own clients, as always.
+        let ports = aws.ports();
+        // The payload stays raw so that the strict reader sees duplicate keys a `Value` would hide.
+        return lambda_runtime::run(service_fn(
+            move |event: LambdaEvent<Box<RawValue>>| async move {
+                let should_stop = stop_before(event.context.deadline);
+                invoke(event.payload.get(), config, ports, &should_stop)
+                    .await
+                    .map_err(Diagnostic::from)
+            },
+        ))
+        .await;
+    }
+    // Hub mode (or a scan over several regions): each event in its own account and region.
+    let (account, partition) = caller_identity(&sdk).await.inspect_err(|e| {
+        tracing::error!(error = %e, "cannot tell the function's own account");
+    })?;
+    let accounts = AwsAccounts::new(&sdk, account, partition, config.spoke_role_name.clone());
+    let positions = SsmPositions {
+        client: aws.state.client.clone(),
+        base: config.scan_parameter().to_owned(),
+    };
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let hub = Hub {
+        accounts: &accounts,
+        notifier: &aws.notifier,
+        positions: &positions,
+        region: &region,
+    };
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
-            // A scan stops this long before the deadline, saving its position for the next run.
-            let deadline_ms = event.context.deadline;
-            let should_stop = move || now_ms() + SCAN_STOP_MARGIN_MS >= deadline_ms;
-            invoke(event.payload.get(), config, ports, &should_stop)
+            let should_stop = stop_before(event.context.deadline);
+            invoke_hub(event.payload.get(), config, hub, &should_stop)
                 .await
                 .map_err(Diagnostic::from)
         },
     ))
     .await
+}
+
+/// A scan stops this long before the deadline, saving its position for the next run.
+fn stop_before(deadline_ms: u64) -> impl Fn() -> bool + Sync {
+    move || now_ms() + SCAN_STOP_MARGIN_MS >= deadline_ms
 }
 
 /// Time a scan keeps in hand before the Lambda timeout: one chunk of repositories, the

@@ -31,6 +31,7 @@ pub mod policy;
 pub mod remedy;
 pub mod render;
 pub mod rules;
+pub mod sweep;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 pub mod text;
@@ -40,3 +41,4 @@ pub use event::{EventError, EventFacts, Payload, PolicyEvent, read_event};
 pub use incident::{Incident, ScanReport, Taken};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Owner, RuleConfig, RuleId, Violation};
+pub use sweep::SweepReport;

@@ -10,6 +10,7 @@
 mod bad_input;
 mod cli;
 mod handle;
+mod hub;
 
 use std::io::Write;
 use std::path::PathBuf;

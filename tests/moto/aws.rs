@@ -603,7 +603,7 @@ async fn handle_acts_in_the_events_region_and_refuses_credentials_of_another_acc
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: the event is from account 210987654321, but the AWS credentials act in account 123456789012: use credentials for account 210987654321\n"
+        "error: the event is from account 210987654321, but the AWS credentials act in account 123456789012: use credentials for account 210987654321, or give --spoke-role-name to act through the spoke role there\n"
     );
     assert!(out.stdout.is_empty());
 }

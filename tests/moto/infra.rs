@@ -1,9 +1,9 @@
-//! The deployment templates (the SAM template, the StackSet one, the trail-only one): cfn-lint
-//! passes; every condition combination translates (AWS's SAM translator), has an acyclic
-//! resource graph and is created on moto's CloudFormation, where the rule's pattern routes
-//! exactly the sample events the guard judges, the role holds exactly what the code calls, and
-//! the guard, configured from the stack, alerts through the stack's topic; the packaged zip stays
-//! small. Needs cfn-lint, the SAM translator, boto3 and moto on PATH, as `tests/with-moto` provides.
+//! The deployment templates (the SAM template, the StackSet one, the trail-only one, the hub and
+//! its spoke): cfn-lint passes; every condition combination translates (AWS's SAM translator),
+//! has an acyclic resource graph and is created on moto's CloudFormation, where the rule's
+//! pattern routes exactly the sample events the guard judges, each role holds exactly what the
+//! code calls, and the guard, configured from the stack, alerts through the stack's topic; the
+//! SCP protects what the spoke creates; the packaged zip stays small. Needs cfn-lint, the SAM translator, boto3 and moto on PATH, as `tests/with-moto` provides.
 
 use crate::support::{ACCOUNT, REGION, cli_on, event, event_policy, moto, package, root};
 use ecr_policy_guard::adapters::moto::AlertQueue;
@@ -22,10 +22,17 @@ fn tool(program: &str, args: &[&str]) -> std::process::Output {
         })
 }
 
-const TEMPLATES: [&str; 2] = ["template.yaml", "stackset.yaml"];
+/// The templates with the guard's function (and so its rule and role).
+const TEMPLATES: [&str; 3] = ["template.yaml", "stackset.yaml", "hub.yaml"];
 
 fn infra_check(template: &str, what: &str) -> Value {
-    let out = tool("python3", &["tests/infra_check.py", template, what]);
+    infra_check_with(template, &[what])
+}
+
+fn infra_check_with(template: &str, args: &[&str]) -> Value {
+    let mut all = vec!["tests/infra_check.py", template];
+    all.extend_from_slice(args);
+    let out = tool("python3", &all);
     assert!(
         out.status.success(),
         "{}",
@@ -36,7 +43,13 @@ fn infra_check(template: &str, what: &str) -> Value {
 
 #[test]
 fn cfn_lint_passes_on_every_template() {
-    for template in ["template.yaml", "stackset.yaml", "trail.yaml"] {
+    for template in [
+        "template.yaml",
+        "stackset.yaml",
+        "trail.yaml",
+        "hub.yaml",
+        "spoke.yaml",
+    ] {
         let out = tool("cfn-lint", &[&format!("infra/{template}")]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
@@ -71,7 +84,7 @@ fn expected_deliveries() -> (BTreeSet<String>, usize) {
 fn each_rule_matches_exactly_the_sample_events_the_guard_judges() {
     let (expected, all) = expected_deliveries();
     assert!(expected.len() >= 10 && expected.len() < all);
-    for template in TEMPLATES {
+    for template in TEMPLATES.into_iter().chain(["spoke.yaml"]) {
         let matched = infra_check(template, "pattern");
         let matched = matched.as_object().unwrap();
         assert_eq!(matched.len(), all, "{template}: every sample was tried");
@@ -108,9 +121,13 @@ async fn every_template_deploys_on_moto_in_every_condition_combination() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (expected, _) = expected_deliveries();
-    let mut called = operations_in_code();
-    // The one grant the code does not call itself: delivering a failed invocation.
-    called.insert("sqs:SendMessage".into());
+    let strings = |list: &Value| -> BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
     let mut stacks = 0;
     for (template, result) in report["templates"].as_object().unwrap() {
         for combination in result["combinations"].as_array().unwrap() {
@@ -129,17 +146,79 @@ async fn every_template_deploys_on_moto_in_every_condition_combination() {
                 .map(|(f, _)| f.clone())
                 .collect();
             assert_eq!(routed, expected, "{label}: the rule read back from moto");
-            let actions: BTreeSet<String> = combination["iam"]["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect();
-            assert_eq!(actions, called, "{label}: the role read back from moto IAM");
+            if template == "spoke.yaml" {
+                // The spoke role (in its one region) may only read and restore policies; the
+                // forwarding role only put events on the hub's bus, the rule's one target.
+                let roles = &combination["roles"];
+                let in_role_region = combination["conditions"]["MakeRole"] == true;
+                assert_eq!(roles.get("SpokeRole").is_some(), in_role_region, "{label}");
+                if in_role_region {
+                    assert_eq!(
+                        strings(&roles["SpokeRole"]["actions"]),
+                        spoke_grants(),
+                        "{label}"
+                    );
+                }
+                assert_eq!(
+                    strings(&roles["ForwardRole"]["actions"]),
+                    BTreeSet::from(["events:PutEvents".to_owned()]),
+                    "{label}"
+                );
+                let rule = &combination["rules"][0];
+                let bus = combination["parameters"]["HubEventBusArn"]
+                    .as_str()
+                    .unwrap();
+                assert_eq!(rule["targets"][0]["arn"], bus, "{label}");
+                assert!(
+                    rule["targets"][0]["role_arn"]
+                        .as_str()
+                        .unwrap()
+                        .contains("ecr-policy-guard-forward-"),
+                    "{label}"
+                );
+                continue;
+            }
+            let mut granted = function_grants(template);
+            // The one grant the code does not call itself: delivering a failed invocation.
+            granted.insert("sqs:SendMessage".into());
+            if template == "hub.yaml" {
+                let listing = combination["conditions"]["ListOrganization"] == true;
+                assert_eq!(
+                    listing,
+                    combination["parameters"]["ScanAccounts"] == "organization"
+                );
+                if !listing {
+                    granted.remove("organizations:ListAccounts");
+                }
+                // The central bus takes this rule; the schedule runs on the default bus.
+                let buses: BTreeSet<&str> = combination["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["event_bus"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    buses,
+                    BTreeSet::from(["default", "ecr-policy-guard"]),
+                    "{label}"
+                );
+                let env = &combination["function"]["environment"];
+                assert_eq!(
+                    env["GUARD_SPOKE_ROLE_NAME"], "ecr-policy-guard-spoke",
+                    "{label}"
+                );
+            }
+            assert_eq!(
+                strings(&combination["iam"]["actions"]),
+                granted,
+                "{label}: the role read back from moto IAM"
+            );
         }
     }
-    // 16 combinations of the SAM template, 2 of the StackSet one, the trail.
-    assert_eq!(stacks, 19);
+    // 16 combinations of the SAM template, 2 of the StackSet one, the trail, 8 of the hub
+    // (reserved concurrency, e-mail, organization-wide scan) and 2 of the spoke (the role's
+    // region or another).
+    assert_eq!(stacks, 29);
     let skipped = report["checked_by_cfn_lint_only"].as_object().unwrap();
     for kind in NOT_EMULATED {
         assert!(skipped.contains_key(kind), "{kind}: {skipped:?}");
@@ -228,10 +307,31 @@ fn operations_in_code() -> BTreeSet<String> {
     code.split('"')
         .filter(|s| {
             let mut parts = s.split(':');
-            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm"), Some(op), None)
+            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm" | "sts" | "organizations"), Some(op), None)
                 if op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_owned)
+        .collect()
+}
+
+/// Operations only the hub calls: the spoke roles, and the organization's accounts.
+const HUB_ONLY: [&str; 2] = ["organizations:ListAccounts", "sts:AssumeRole"];
+
+/// What a template's function role must be granted: every operation the code calls, but
+/// `sts:GetCallerIdentity` (which needs no permission) and, outside the hub, the hub's own.
+fn function_grants(template: &str) -> BTreeSet<String> {
+    operations_in_code()
+        .into_iter()
+        .filter(|op| op != "sts:GetCallerIdentity")
+        .filter(|op| template == "hub.yaml" || !HUB_ONLY.contains(&op.as_str()))
+        .collect()
+}
+
+/// What the spoke role must be granted: the ECR and CloudTrail operations the code calls.
+fn spoke_grants() -> BTreeSet<String> {
+    operations_in_code()
+        .into_iter()
+        .filter(|op| op.starts_with("ecr:") || op.starts_with("cloudtrail:"))
         .collect()
 }
 
@@ -243,9 +343,12 @@ fn the_function_may_do_only_what_the_code_calls() {
         "ecr:DescribeRepositories",
         "ecr:GetRepositoryPolicy",
         "ecr:SetRepositoryPolicy",
+        "organizations:ListAccounts",
         "sns:Publish",
         "ssm:GetParameter",
         "ssm:PutParameter",
+        "sts:AssumeRole",
+        "sts:GetCallerIdentity",
     ]
     .map(String::from)
     .into();
@@ -254,6 +357,7 @@ fn the_function_may_do_only_what_the_code_calls() {
         "the adapters' operations changed: review the templates' IAM statements"
     );
     for template in TEMPLATES {
+        let called = function_grants(template);
         let mut granted = BTreeSet::new();
         for entry in infra_check(template, "iam").as_array().unwrap() {
             let (policy, statement) = (&entry["policy"], &entry["statement"]);
@@ -302,6 +406,18 @@ fn the_function_may_do_only_what_the_code_calls() {
                         "{template}: {resource}"
                     );
                 }
+                // The hub assumes only roles of the spoke's name, in any account.
+                if action == "sts:AssumeRole" {
+                    assert_eq!(
+                        resource,
+                        r#"{"Fn::Sub":"arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}"#,
+                        "{template}"
+                    );
+                }
+                // Listing the organization only where the scan covers it.
+                if action == "organizations:ListAccounts" {
+                    assert_eq!(policy, "organization-accounts", "{template}");
+                }
                 granted.insert(action);
             }
         }
@@ -309,6 +425,103 @@ fn the_function_may_do_only_what_the_code_calls() {
             granted, called,
             "{template}: every call the code makes is granted"
         );
+    }
+}
+
+#[test]
+fn the_spoke_role_may_only_read_and_restore_policies_for_the_hub_and_the_scp_protects_it() {
+    let mut granted = BTreeSet::new();
+    for entry in infra_check_with("spoke.yaml", &["iam", "SpokeRole"])
+        .as_array()
+        .unwrap()
+    {
+        let statement = &entry["statement"];
+        assert_eq!(statement["Effect"], "Allow");
+        for action in statement["Action"].as_array().map_or_else(
+            || vec![statement["Action"].as_str().unwrap()],
+            |list| list.iter().map(|a| a.as_str().unwrap()).collect(),
+        ) {
+            if action.starts_with("ecr:") {
+                assert!(statement["Resource"].to_string().contains(":repository/*"));
+            }
+            granted.insert(action.to_owned());
+        }
+    }
+    assert_eq!(granted, spoke_grants());
+
+    // The template as written: the role trusts only the hub's role, from inside the organization.
+    let text = std::fs::read_to_string(root().join("infra/spoke.yaml")).unwrap();
+    for needle in [
+        "AWS: !Ref HubRoleArn",
+        "aws:PrincipalOrgID: !Ref OrganizationId",
+        "RoleName: !Ref SpokeRoleName",
+        "Name: ecr-policy-guard-forward\n",
+        "RoleName: !Sub ecr-policy-guard-forward-${AWS::Region}",
+        "Default: ecr-policy-guard-spoke",
+    ] {
+        assert!(text.contains(needle), "spoke.yaml lacks `{needle}`");
+    }
+    // The SCP denies changing those names' role and rule to everyone but the StackSet.
+    let scp: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("infra/scp-protect-spoke.json")).unwrap(),
+    )
+    .unwrap();
+    let statements = scp["Statement"].as_array().unwrap();
+    let resources: BTreeSet<String> = statements
+        .iter()
+        .flat_map(|s| match &s["Resource"] {
+            Value::String(r) => vec![r.clone()],
+            list => list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect(),
+        })
+        .collect();
+    assert_eq!(
+        resources,
+        BTreeSet::from([
+            "arn:*:events:*:*:rule/ecr-policy-guard-forward".to_owned(),
+            "arn:*:iam::*:role/ecr-policy-guard-forward-*".to_owned(),
+            "arn:*:iam::*:role/ecr-policy-guard-spoke".to_owned(),
+        ])
+    );
+    for s in statements {
+        assert_eq!(s["Effect"], "Deny");
+        assert_eq!(
+            s["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+            "arn:*:iam::*:role/stacksets-exec-*"
+        );
+        let actions: Vec<&str> = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(!actions.iter().any(|a| a.contains('*')), "{actions:?}");
+    }
+    let all: BTreeSet<&str> = statements
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
+        .collect();
+    for needed in [
+        "iam:DeleteRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "events:DeleteRule",
+        "events:DisableRule",
+        "events:RemoveTargets",
+        "events:PutTargets",
+    ] {
+        assert!(all.contains(needed), "the SCP does not deny `{needed}`");
     }
 }
 

@@ -246,4 +246,21 @@ fn invalid_settings_fail_the_cold_start_naming_the_variable() {
     let all = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(all.contains("GUARD_ALERT_TOPIC_ARN"), "{all}");
+
+    // Hub settings are checked at cold start too: other accounts only through a spoke role.
+    let output = lambda_command(&binary, 9, "http://127.0.0.1:9")
+        .env(
+            "GUARD_ALERT_TOPIC_ARN",
+            "arn:aws:sns:eu-west-1:123456789012:alerts",
+        )
+        .env("GUARD_SCAN_ACCOUNTS", "111111111111,222222222222")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let all = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        all.contains("GUARD_SCAN_ACCOUNTS") && all.contains("needs `spoke_role_name`"),
+        "{all}"
+    );
 }

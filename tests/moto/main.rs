@@ -10,6 +10,7 @@
 
 mod aws;
 mod demo;
+mod hub;
 mod infra;
 mod lambda_runtime;
 mod scan;

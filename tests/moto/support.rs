@@ -235,19 +235,27 @@ pub fn cli_on(moto: &Moto, args: &[&str]) -> Output {
 
 /// The same with `AWS_REGION` set to `region`.
 pub fn cli_in(moto: &Moto, region: &str, args: &[&str]) -> Output {
+    cli_as(moto, ["test", "test", ""], region, args)
+}
+
+/// The same with these credentials (access key, secret, session token or empty).
+pub fn cli_as(moto: &Moto, keys: [&str; 3], region: &str, args: &[&str]) -> Output {
     let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-home");
     std::fs::create_dir_all(&home).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"));
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home)
         .env("AWS_REGION", region)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .unwrap()
+        .env("AWS_ACCESS_KEY_ID", keys[0])
+        .env("AWS_SECRET_ACCESS_KEY", keys[1]);
+    if !keys[2].is_empty() {
+        command.env("AWS_SESSION_TOKEN", keys[2]);
+    }
+    command.output().unwrap()
 }
 
 /// The deployment zip and the Lambda binary in it, built once per test run by

@@ -58,7 +58,7 @@ pub enum Command {
     /// Replay one event through the Lambda's handler, acting on AWS for real: reads and writes
     /// the repository policy and publishes the alert. Uses the standard AWS environment
     /// (credentials, AWS_ENDPOINT_URL), in the event's own region; the credentials must be for the
-    /// event's account
+    /// event's account, unless --spoke-role-name names the role to assume there
     #[command(
         after_help = "Exit codes: 0 nothing to do, 1 alerted or reverted (or tried to), 2 a malformed event, bad settings or a failed AWS call."
     )]
@@ -69,8 +69,9 @@ pub enum Command {
         event: String,
     },
     /// Run the reconciliation scan now, as the Lambda's schedule does: every repository of the
-    /// account and region, judged and handled per mode, then one summary alert. Uses the
-    /// standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL)
+    /// account and region (or of each --scan-account and --scan-region), judged and handled per
+    /// mode, then one summary alert. Uses the standard AWS environment (AWS_REGION, credentials,
+    /// AWS_ENDPOINT_URL)
     #[command(
         after_help = "Exit codes: 0 every repository compliant, 1 offenders found, 2 a repository could not be checked or a revert failed, 3 stopped early (--max-seconds): not every repository was checked."
     )]
@@ -80,6 +81,14 @@ pub enum Command {
         /// Stop after this many seconds, saving the position for the next run [default: no limit]
         #[arg(long, value_name = "SECONDS")]
         max_seconds: Option<u64>,
+        /// An account to scan (12-digit id; repeatable), or `organization` for every active
+        /// account of the organization; needs a spoke role [default: the config's
+        /// `scan_accounts`, else the credentials' own account]
+        #[arg(long = "scan-account", value_name = "ID")]
+        scan_accounts: Vec<String>,
+        /// A region to scan (repeatable) [default: the config's `scan_regions`, else AWS_REGION]
+        #[arg(long = "scan-region", value_name = "REGION")]
+        scan_regions: Vec<String>,
     },
     /// Local demo on moto server (no AWS account): replays sample events in alert and revert
     /// mode and prints what the guard did, policies before and after, and the alerts as delivered
@@ -125,16 +134,24 @@ pub struct AwsSettings {
     /// SNS topic for alerts [default: the config's `alert_topic_arn`]
     #[arg(long, value_name = "ARN")]
     pub topic_arn: Option<String>,
+    /// Hub mode: the role assumed in an account other than the credentials' own
+    /// (arn:<partition>:iam::<account>:role/<NAME>) [default: the config's `spoke_role_name`;
+    /// without one, only the credentials' own account]
+    #[arg(long, value_name = "NAME")]
+    pub spoke_role_name: Option<String>,
 }
 
 impl AwsSettings {
-    /// The config with `--mode` and `--topic-arn` applied.
+    /// The config with `--mode`, `--topic-arn` and `--spoke-role-name` applied.
     pub fn config(&self) -> Result<Config> {
         let mut config = self.settings.load(self.mode)?;
         if let Some(arn) = &self.topic_arn {
             config.alert_topic_arn = Some(arn.clone());
-            config.validate()?;
         }
+        if let Some(name) = &self.spoke_role_name {
+            config.spoke_role_name = Some(name.clone());
+        }
+        config.validate()?;
         Ok(config)
     }
 }

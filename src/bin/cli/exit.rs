@@ -1,7 +1,7 @@
 //! The CLI's exit codes, and the one place that maps outcomes to them.
 
 use ecr_policy_guard_core::render::text::CheckSummary;
-use ecr_policy_guard_core::{Action, ScanReport, Taken};
+use ecr_policy_guard_core::{Action, ScanReport, SweepReport, Taken};
 use std::process::{ExitCode, Termination};
 
 /// Exit codes; part of the interface for scripts and CI.
@@ -69,6 +69,19 @@ impl Exit {
             Exit::Incomplete
         } else {
             Exit::of_violations(report.non_compliant)
+        }
+    }
+
+    /// `scan` over several accounts or regions: the same order, a target not scanned counting as
+    /// repositories not checked.
+    pub fn of_sweep(report: &SweepReport) -> Exit {
+        let t = &report.totals;
+        if t.unchecked > 0 || t.revert_failed > 0 || !report.unreachable.is_empty() {
+            Exit::Invalid
+        } else if !report.complete {
+            Exit::Incomplete
+        } else {
+            Exit::of_violations(t.non_compliant)
         }
     }
 }

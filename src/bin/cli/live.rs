@@ -1,6 +1,6 @@
 //! `handle` and `scan`: the Lambda's code on real SDK clients from the standard AWS environment,
-//! checked first (a region, credentials, the event's own account) so that a person at a shell
-//! gets one line saying what to set rather than an SDK error.
+//! checked first (a region, credentials, the event's own account unless a spoke role is given)
+//! so that a person at a shell gets one line saying what to set rather than an SDK error.
 
 use crate::args::{AwsSettings, Format};
 use crate::exit::Exit;
@@ -9,11 +9,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::ProvideCredentials;
 use ecr_policy_guard::Config;
-use ecr_policy_guard::adapters::aws::AwsPorts;
+use ecr_policy_guard::adapters::aws::{AwsAccounts, AwsPorts, SsmPositions, caller_identity};
 use ecr_policy_guard::app::handle::handle_read;
+use ecr_policy_guard::app::hub::{Hub, handle_in_account, sweep};
 use ecr_policy_guard::app::scan;
+use ecr_policy_guard::config::{scan_accounts, scan_regions};
 use ecr_policy_guard_core::event::{Change, MAX_EVENT_BYTES};
 use ecr_policy_guard_core::render::scan::render_scan;
+use ecr_policy_guard_core::render::sweep::render_sweep;
 use ecr_policy_guard_core::render::text::{Style, incident_text, to_json};
 use ecr_policy_guard_core::{Payload, read_event};
 use std::time::{Duration, Instant};
@@ -30,7 +33,8 @@ const NO_CREDENTIALS: &str =
     "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
 
 /// `handle`: one event through the Lambda's handler, acting on AWS in the event's own region,
-/// and only with credentials of the event's own account.
+/// and only with credentials of the event's own account, or (with a spoke role) through the
+/// spoke role in the event's account.
 pub fn handle_command(aws: &AwsSettings, event: &str, style: Style) -> Result<Exit> {
     let config = aws.config()?;
     let topic_arn = topic(&config)?;
@@ -39,15 +43,26 @@ pub fn handle_command(aws: &AwsSettings, event: &str, style: Style) -> Result<Ex
     let incident = runtime()?.block_on(async {
         let judged = read.as_ref().ok().filter(|e| !matches!(e.change, Change::Ignored { .. }));
         let sdk = environment(judged.and_then(|e| e.facts.region.as_deref())).await?;
+        let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+        if config.spoke_role_name.is_some() {
+            let accounts = accounts(&sdk, &config).await?;
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            let hub = Hub {
+                accounts: &accounts,
+                notifier: &ports.notifier,
+                positions: &(),
+                region: &region,
+            };
+            return Ok(handle_in_account(read, &config, hub).await?);
+        }
         if let Some(account) = judged.and_then(|e| e.facts.account.as_deref()) {
-            let acting = caller_account(&sdk).await?;
+            let (acting, _) = caller_identity(&sdk).await?;
             if acting != account {
                 bail!(
-                    "the event is from account {account}, but the AWS credentials act in account {acting}: use credentials for account {account}"
+                    "the event is from account {account}, but the AWS credentials act in account {acting}: use credentials for account {account}, or give --spoke-role-name to act through the spoke role there"
                 );
             }
         }
-        let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
         Ok(handle_read(read, &config, ports.ports()).await?)
     })?;
     let out = match aws.settings.format {
@@ -59,24 +74,76 @@ pub fn handle_command(aws: &AwsSettings, event: &str, style: Style) -> Result<Ex
 }
 
 /// `scan`: the reconciliation now, in the environment's region, stopping after `max_seconds`
-/// when given.
-pub fn scan_command(aws: &AwsSettings, max_seconds: Option<u64>) -> Result<Exit> {
-    let config = aws.config()?;
+/// when given; with accounts or regions to scan (flags or config), a sweep over all of them with
+/// one summary.
+pub fn scan_command(
+    aws: &AwsSettings,
+    max_seconds: Option<u64>,
+    accounts_flag: &[String],
+    regions_flag: &[String],
+) -> Result<Exit> {
+    let mut config = aws.config()?;
+    if !accounts_flag.is_empty() {
+        config.scan_accounts =
+            scan_accounts(accounts_flag.iter().map(String::as_str)).context("--scan-account")?;
+    }
+    if !regions_flag.is_empty() {
+        config.scan_regions =
+            scan_regions(regions_flag.iter().map(String::as_str)).context("--scan-region")?;
+    }
+    config.validate()?;
     let topic_arn = topic(&config)?;
-    let report = runtime()?.block_on(async {
+    let deadline = max_seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let should_stop = move || deadline.is_some_and(|d| Instant::now() >= d);
+    let runtime = runtime()?;
+    let format = aws.settings.format;
+    if config.sweeps() {
+        let report = runtime.block_on(async {
+            let sdk = environment(None).await?;
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+            let accounts = accounts(&sdk, &config).await?;
+            let positions = SsmPositions {
+                client: ports.state.client.clone(),
+                base: config.scan_parameter().to_owned(),
+            };
+            let hub = Hub {
+                accounts: &accounts,
+                notifier: &ports.notifier,
+                positions: &positions,
+                region: &region,
+            };
+            Ok::<_, anyhow::Error>(sweep(&config, hub, "scan-cli", &should_stop).await?)
+        })?;
+        print(&match format {
+            Format::Json => to_json(&report) + "\n",
+            Format::Text => render_sweep(&report).email,
+        })?;
+        return Ok(Exit::of_sweep(&report));
+    }
+    let report = runtime.block_on(async {
         let sdk = environment(None).await?;
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
-        let deadline = max_seconds.map(|s| Instant::now() + Duration::from_secs(s));
-        let should_stop = move || deadline.is_some_and(|d| Instant::now() >= d);
         Ok::<_, anyhow::Error>(scan(&config, &region, ports.ports(), &should_stop).await?)
     })?;
-    let out = match aws.settings.format {
+    let out = match format {
         Format::Json => to_json(&report) + "\n",
         Format::Text => render_scan(&report).email,
     };
     print(&out)?;
     Ok(Exit::of_scan(&report))
+}
+
+/// Every account as the credentials see it: their own, and others through the spoke role.
+async fn accounts(sdk: &SdkConfig, config: &Config) -> Result<AwsAccounts> {
+    let (account, partition) = caller_identity(sdk).await?;
+    Ok(AwsAccounts::new(
+        sdk,
+        account,
+        partition,
+        config.spoke_role_name.clone(),
+    ))
 }
 
 fn topic(config: &Config) -> Result<String> {
@@ -104,21 +171,4 @@ async fn environment(region: Option<&str>) -> Result<SdkConfig> {
         .await
         .map_err(|_| anyhow!(NO_CREDENTIALS))?;
     Ok(sdk)
-}
-
-/// The account the credentials act in.
-async fn caller_account(sdk: &SdkConfig) -> Result<String> {
-    let identity = aws_sdk_sts::Client::new(sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "{}",
-                ecr_policy_guard::adapters::aws::classify("sts:GetCallerIdentity", &e)
-            )
-        })?;
-    identity
-        .account
-        .context("sts:GetCallerIdentity returned no account")
 }

@@ -77,7 +77,12 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             ))
         }
         Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
-        Command::Scan { aws, max_seconds } => live::scan_command(&aws, max_seconds),
+        Command::Scan {
+            aws,
+            max_seconds,
+            scan_accounts,
+            scan_regions,
+        } => live::scan_command(&aws, max_seconds, &scan_accounts, &scan_regions),
         #[cfg(feature = "demo")]
         Command::Demo {
             verbose,

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod scan;
+pub mod sweep;
 pub mod text;
 
 use crate::decision::Outcome;
