@@ -11,6 +11,8 @@
 mod alerts;
 mod fixtures;
 mod fuzz_regressions;
+mod json_differential;
+mod json_reference;
 mod properties;
 mod remedy;
 mod tally;
