@@ -15,6 +15,7 @@ mod live;
 use args::{Cli, Command};
 use clap::Parser;
 use ecr_policy_guard_core::Owner;
+use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
 use ecr_policy_guard_core::render::text::Style;
 use exit::Exit;
 use std::io::IsTerminal;
@@ -45,6 +46,8 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             settings,
             jsonl,
             account,
+            registry,
+            region,
             policies,
         } => {
             let config = settings.load(None)?;
@@ -55,6 +58,15 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             let check = check::Check {
                 config: &config,
                 owner,
+                kind: if registry {
+                    PolicyKind::Registry
+                } else {
+                    PolicyKind::Repository
+                },
+                scope: RegistryScope {
+                    account: account.as_deref(),
+                    region: region.as_deref(),
+                },
                 format: settings.format,
                 style,
             };
