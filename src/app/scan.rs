@@ -117,8 +117,9 @@ where
         complete: true,
         ..ScanReport::default()
     };
-    // The registry-level doors once per pass: a run that resumes an earlier one skips them.
-    if started_after.is_none() {
+    // The registry-level doors once per pass: a run that resumes an earlier one skips them, and
+    // so does a run out of time before it starts (the next run begins the pass again).
+    if started_after.is_none() && !should_stop() {
         check_doors(config, region, ports, &mut report).await;
     }
     let mut last_done = started_after;

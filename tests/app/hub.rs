@@ -246,10 +246,11 @@ async fn a_stopped_sweep_resumes_in_the_target_and_after_the_repository_it_stopp
     let positions = MemoryPositions::default();
     let hub = hub(&accounts, &alerts, &positions);
     let config = sweep_config(Mode::Alert);
-    // Each target holds 3 repositories, one chunk. `should_stop` is asked before each target and
-    // each chunk: the sixth question is the third target's first chunk, where this run stops.
+    // Each target holds 3 repositories, one chunk. `should_stop` is asked before each target,
+    // before its registry-level doors and before each chunk: the ninth question is the third
+    // target's first chunk, where this run stops.
     let checks = std::sync::atomic::AtomicUsize::new(0);
-    let stop_at_third = || checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 5;
+    let stop_at_third = || checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 8;
     let first = sweep(&config, hub, "scan", &stop_at_third).await.unwrap();
     assert!(!first.complete);
     assert_eq!(first.reports.len(), 3, "{first:#?}");

@@ -93,7 +93,8 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
         ..Config::default()
     };
     let chunks = AtomicUsize::new(0);
-    let stop_after_200 = || chunks.fetch_add(1, Ordering::SeqCst) >= 50;
+    // The first question comes before the registry-level doors, then one per chunk.
+    let stop_after_200 = || chunks.fetch_add(1, Ordering::SeqCst) >= 51;
     let first = scan(&config, Some(ACCOUNT), REGION, aws.ports(), &stop_after_200)
         .await
         .unwrap();
@@ -165,13 +166,18 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
             &aws.topic_arn,
         ],
     );
+    // moto has no `DescribeRepositoryCreationTemplates` (HTTP 500): the scan lists the creation templates as not checked, which outranks offenders (exit 2).
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["registry"]["unchecked"][0]["repository"],
+        "creation templates"
+    );
     assert_eq!(
         (report["scanned"].clone(), report["non_compliant"].clone()),
         (330.into(), 10.into())
@@ -192,6 +198,10 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
     );
     assert!(text.contains("INCOMPLETE: the run stopped early, before checking any repository"));
     assert!(!text.contains("Every repository was checked"), "{text}");
+    assert!(
+        text.contains("Registry level: NOT CHECKED: the run stopped before it reached"),
+        "{text}"
+    );
     let summary = aws.alerts().await.pop().unwrap();
     assert!(
         summary["Subject"]

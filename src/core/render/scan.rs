@@ -133,7 +133,13 @@ fn registry_section(email: &mut String, report: &ScanReport) {
     if !r.checked_this_run {
         let _ = writeln!(
             email,
-            "\nRegistry level: not checked by this run (the run that started this pass checked the registry policy, creation templates and replication)."
+            "\nRegistry level: {}",
+            match report.started_after {
+                Some(_) =>
+                    "not checked by this run (the run that started this pass checked the registry policy, creation templates and replication).",
+                None =>
+                    "NOT CHECKED: the run stopped before it reached the registry policy, creation templates and replication; the next run checks them.",
+            }
         );
         return;
     }
