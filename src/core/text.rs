@@ -34,6 +34,14 @@ pub fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// "1 repository", "2 repositories".
+pub fn repositories(n: usize) -> String {
+    match n {
+        1 => "1 repository".to_owned(),
+        n => format!("{n} repositories"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
 GUARD = os.path.join(RELEASE, "ecr-policy-guard")
-LAMBDA = os.path.join(RELEASE, "ecr-policy-guard-lambda")
+LAMBDA = os.path.join(ROOT, "target", "lambda-zip", "ecr-policy-guard-lambda")
 THROUGHPUT = os.path.join(RELEASE, "examples", "throughput")
 CORPUS = os.path.join(RELEASE, "examples", "corpus")
 EVENT = os.path.join(ROOT, "events", "set-policy-cross-account-root.json")

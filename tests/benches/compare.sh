@@ -30,7 +30,10 @@ while [ $# -gt 0 ]; do
 done
 if [ ${#profiles[@]} -eq 0 ] && [ ${#files[@]} -eq 0 ]; then profiles=(small mixed large); fi
 
-cargo build --quiet --release --locked --bin ecr-policy-guard --bin ecr-policy-guard-lambda
+cargo build --quiet --release --locked --bin ecr-policy-guard
+# The Lambda as it is shipped: its feature only, the size-optimised profile of infra/package.sh.
+cargo build --quiet --profile lambda-zip --locked --no-default-features --features lambda \
+  --bin ecr-policy-guard-lambda
 cargo build --quiet --release --locked -p ecr-policy-guard-core --features test-util \
   --example corpus --example throughput
 corpora=()

@@ -3,7 +3,7 @@
 use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes};
 use crate::decision::Mode;
 use crate::incident::ScanReport;
-use crate::text::plural;
+use crate::text::{plural, repositories};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -51,8 +51,12 @@ pub fn render_scan(report: &ScanReport) -> Alert {
         map.extend(fields);
     }
     let mut email = format!(
-        "{state}: {} repositories checked in account {account} ({}), mode {}: {} compliant, {} non-compliant",
-        report.scanned, report.region, report.mode, report.compliant, report.non_compliant
+        "{state}: {} checked in account {account} ({}), mode {}: {} compliant, {} non-compliant",
+        repositories(report.scanned),
+        report.region,
+        report.mode,
+        report.compliant,
+        report.non_compliant
     );
     if report.mode == Mode::Revert {
         let failures = plural(report.revert_failed, "revert failure");

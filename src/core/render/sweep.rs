@@ -5,7 +5,7 @@ use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes};
 use crate::decision::Mode;
 use crate::incident::MAX_LISTED_OFFENDERS;
 use crate::sweep::SweepReport;
-use crate::text::plural;
+use crate::text::{plural, repositories};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -60,8 +60,8 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
     }
 
     let mut email = format!(
-        "{state}: {} repositories checked in {spread} ({}), mode {}: {} compliant, {} non-compliant",
-        t.scanned,
+        "{state}: {} checked in {spread} ({}), mode {}: {} compliant, {} non-compliant",
+        repositories(t.scanned),
         plural(report.targets.len(), "target"),
         report.mode,
         t.compliant,

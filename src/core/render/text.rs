@@ -151,9 +151,14 @@ pub fn taken_text(incident: &Incident) -> String {
             .unwrap_or_default()
     };
     let deleted = incident.target.as_ref().is_some_and(Target::is_deletion);
+    let unchanged = match subject {
+        Subject::Replication => "the replication configuration is unchanged",
+        Subject::CreationTemplate => "the template is unchanged",
+        Subject::RegistryPolicy | Subject::Repository => "the policy is unchanged",
+    };
     match incident.taken {
         Taken::Nothing => "nothing".into(),
-        Taken::Alerted => "published an alert; the policy is unchanged".into(),
+        Taken::Alerted => format!("published an alert; {unchanged}"),
         Taken::Reverted if deleted => format!(
             "deleted the registry policy, leaving {}, then published an alert",
             target()
@@ -171,7 +176,7 @@ pub fn taken_text(incident: &Incident) -> String {
             "could not revert ({}), published an alert",
             incident.detail.as_deref().unwrap_or_default()
         ),
-        Taken::Reported => "listed it in the scan summary; the policy is unchanged".into(),
+        Taken::Reported => format!("listed it in the scan summary; {unchanged}"),
         Taken::MalformedEvent => format!(
             "published an alert about a malformed event: {}",
             incident.detail.as_deref().unwrap_or_default()
