@@ -4,6 +4,7 @@ use crate::event::{Change, EventError, EventFacts, PolicyEvent, read_event};
 use crate::policy::{Policy, same_document};
 use crate::rules::{Owner, RuleConfig, Violation, invalid_policy};
 use crate::text::{plural, tick};
+use crate::waiver::MatchedWaiver;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -91,6 +92,21 @@ pub struct Outcome {
     /// A `SetRepositoryPolicy` event's two copies (the caller's text and ECR's stored copy) are
     /// different documents: the verdict covers both.
     pub copies_differ: bool,
+    /// The waivers that matched a violation ([`crate::waiver::Waivers::apply`]), in config order.
+    pub waivers: Vec<MatchedWaiver>,
+}
+
+/// How a reason ends, per action: what the guard does about the finding before it.
+pub const ALERT_CLAUSE: &str = "; in alert mode the guard alerts and changes nothing";
+pub const REVERT_CLAUSE: &str = "; in revert mode the guard restores a compliant policy and alerts";
+
+/// The clause [`decide`] ends a reason with for `action` in `mode` (empty for none).
+pub fn action_clause(action: Action, mode: Mode) -> &'static str {
+    match (action, mode) {
+        (Action::Alert, Mode::Alert) => ALERT_CLAUSE,
+        (Action::Revert, _) => REVERT_CLAUSE,
+        _ => "",
+    }
 }
 
 /// Reads an event and decides; the CLI's `evaluate` and the Lambda share this path.
@@ -122,6 +138,7 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
                 facts,
                 violations: Vec::new(),
                 copies_differ: false,
+                waivers: Vec::new(),
             };
         }
         Change::PolicySet {
@@ -166,6 +183,7 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
             facts,
             violations: vec![invalid_policy(error)],
             copies_differ,
+            waivers: Vec::new(),
         };
     } else {
         // The union of what each readable copy breaks: the caller's and the one ECR stored.
@@ -194,14 +212,8 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
     };
     let (action, reason) = match (violations.is_empty(), mode) {
         (true, _) => (Action::None, finding),
-        (false, Mode::Alert) => (
-            Action::Alert,
-            format!("{finding}; in alert mode the guard alerts and changes nothing"),
-        ),
-        (false, Mode::Revert) => (
-            Action::Revert,
-            format!("{finding}; in revert mode the guard restores a compliant policy and alerts"),
-        ),
+        (false, Mode::Alert) => (Action::Alert, format!("{finding}{ALERT_CLAUSE}")),
+        (false, Mode::Revert) => (Action::Revert, format!("{finding}{REVERT_CLAUSE}")),
     };
     Outcome {
         action,
@@ -210,5 +222,6 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         facts,
         violations,
         copies_differ,
+        waivers: Vec::new(),
     }
 }

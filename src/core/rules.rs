@@ -10,6 +10,7 @@ use crate::policy::{
     is_account_id,
 };
 use crate::text::tick;
+use crate::waiver::WaiverMark;
 use limits::{Limit, Reach, identity_limits};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -68,6 +69,10 @@ pub struct Violation {
     pub via: Option<String>,
     /// One sentence: what is wrong and how to fix it.
     pub message: Cow<'static, str>,
+    /// The waiver that matches it, set by [`crate::waiver::Waivers::apply`]: serialized as
+    /// `waived` and `waiver`, and only when one matches.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<Box<WaiverMark>>,
 }
 
 /// A 12-digit AWS account id.
@@ -329,6 +334,7 @@ impl<'r> Judge<'r> {
                     principal: principal.map(str::to_owned),
                     via: via.map(str::to_owned),
                     message,
+                    waiver: None,
                 }
             };
         let principal = match &statement.principal {
@@ -423,6 +429,7 @@ fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation
         principal: None,
         via: None,
         message: message.into(),
+        waiver: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! (JSON). Every renderer reads the same evidence values; none of them re-derives a verdict.
 
 use super::alert::headline;
-use super::{actor_line, source_text, violation_line};
+use super::{actor_line, source_text, violation_line, waiver_lines};
 use crate::decision::{Action, Mode, Outcome};
 use crate::incident::{Incident, Taken};
 use crate::rules::Violation;
@@ -83,16 +83,20 @@ pub fn action_text(action: Action, mode: Mode) -> String {
 pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
     let verdict = match outcome.action {
         Action::Ignore => style.dim("IGNORED"),
+        // Violations and nothing to do: every one of them is waived.
+        Action::None if !outcome.violations.is_empty() => style.good("WAIVED"),
         Action::None => style.good("COMPLIANT"),
         Action::Alert => style.bad("ALERT"),
         Action::Revert => style.bad("REVERT"),
     };
     let mut out = outcome_lines(outcome, &verdict);
-    let _ = writeln!(
-        out,
-        "  would: {}",
-        action_text(outcome.action, outcome.mode)
-    );
+    let would = match outcome.action {
+        Action::None if !outcome.violations.is_empty() => {
+            "nothing: every violation is waived".to_owned()
+        }
+        action => action_text(action, outcome.mode),
+    };
+    let _ = writeln!(out, "  would: {would}");
     out
 }
 
@@ -118,6 +122,9 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
     let _ = writeln!(out, "  {}", outcome.reason);
     for v in &outcome.violations {
         let _ = writeln!(out, "  - {}", violation_line(v));
+    }
+    for line in waiver_lines(outcome) {
+        let _ = writeln!(out, "  {line}");
     }
     out
 }
@@ -162,6 +169,7 @@ pub fn incident_text(incident: &Incident, style: Style) -> String {
         Some(outcome) => {
             let headline = match (incident.taken, outcome.action) {
                 (Taken::Nothing, Action::Ignore) => style.dim("IGNORED"),
+                (Taken::Nothing, _) if !outcome.violations.is_empty() => style.good("WAIVED"),
                 (Taken::Nothing, _) => style.good("COMPLIANT"),
                 (taken, _) => style.bad(headline(taken)),
             };
