@@ -50,7 +50,13 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_millis(1_796_126_584_567);
         assert_eq!(date_of(at).to_string(), "2026-12-01");
         assert_eq!(iso(at), "2026-12-01T12:03:04.567Z");
-        assert_eq!(date_of(UNIX_EPOCH + Duration::from_secs(86_399)).to_string(), "1970-01-01");
-        assert_eq!(date_of(UNIX_EPOCH - Duration::from_secs(1)).to_string(), "1969-12-31");
+        assert_eq!(
+            date_of(UNIX_EPOCH + Duration::from_secs(86_399)).to_string(),
+            "1970-01-01"
+        );
+        assert_eq!(
+            date_of(UNIX_EPOCH - Duration::from_secs(1)).to_string(),
+            "1969-12-31"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! parameter ([`Date`]): the shell reads the clock, the core never does.
 
 use crate::decision::{Action, Outcome, action_clause};
-use crate::event::EventFacts;
+use crate::event::{EventFacts, Subject};
 use crate::policy::is_account_id;
 use crate::rules::{RuleId, Violation};
 use crate::text::{plural, tick};
@@ -183,9 +183,12 @@ impl Waiver {
         let fail = |problem: String| WaiverError { number, problem };
         let text = |field: &str, value: Option<&str>| -> Result<Option<String>, WaiverError> {
             match value {
-                Some(v) if v.trim().is_empty() || v.chars().any(char::is_control) => Err(fail(
-                    format!("`{field}` must be non-empty text on one line, found {}", tick(v)),
-                )),
+                Some(v) if v.trim().is_empty() || v.chars().any(char::is_control) => {
+                    Err(fail(format!(
+                        "`{field}` must be non-empty text on one line, found {}",
+                        tick(v)
+                    )))
+                }
                 other => Ok(other.map(str::to_owned)),
             }
         };
@@ -201,7 +204,7 @@ impl Waiver {
             .ok_or_else(|| {
                 let names: Vec<String> = RuleId::ALL
                     .iter()
-                    .filter(|r| **r != RuleId::InvalidPolicy)
+                    .filter(|r| waivable(**r))
                     .map(|r| tick(r.as_str()))
                     .collect();
                 fail(format!(
@@ -214,6 +217,11 @@ impl Waiver {
             return Err(fail(
                 "`invalid-policy` cannot be waived: the guard cannot tell what a policy it cannot read grants".into(),
             ));
+        }
+        if !waivable(rule) {
+            return Err(fail(format!(
+                "`{rule}` cannot be waived: waivers are about repository policies; allowlist the account in `allowed_replication_accounts` instead"
+            )));
         }
         if let Some(account) = spec.account
             && !is_account_id(account)
@@ -259,7 +267,12 @@ impl Waiver {
 
     /// Whether the waiver is about this violation of this repository (whatever its expiry).
     pub fn covers(&self, facts: &EventFacts, violation: &Violation) -> bool {
-        let Some(repository) = facts.repository.as_deref() else {
+        // Waivers are about repositories: a registry-level door is never waived.
+        let Some(repository) = facts
+            .repository
+            .as_deref()
+            .filter(|_| facts.subject == Subject::Repository)
+        else {
             return false;
         };
         let account = facts.registry_id.as_deref().or(facts.account.as_deref());
@@ -444,7 +457,12 @@ impl Waivers {
             .waivers
             .iter()
             .filter(|m| m.state.status.in_force())
-            .map(|m| format!("waiver {} until {}", m.state.waiver.number, m.state.waiver.expires))
+            .map(|m| {
+                format!(
+                    "waiver {} until {}",
+                    m.state.waiver.number, m.state.waiver.expires
+                )
+            })
             .collect();
         let expired: Vec<String> = outcome
             .waivers
@@ -457,10 +475,10 @@ impl Waivers {
                 )
             })
             .collect();
-        let clause = action_clause(outcome.action, outcome.mode);
+        let clause = action_clause(outcome.action, outcome.mode, outcome.facts.subject);
         let finding = outcome
             .reason
-            .strip_suffix(clause)
+            .strip_suffix(clause.as_str())
             .unwrap_or(&outcome.reason)
             .to_owned();
         let mut notes = Vec::new();
@@ -468,7 +486,10 @@ impl Waivers {
             notes.push(format!("{waived} waived by {}", in_force.join(", ")));
         }
         if !expired.is_empty() {
-            notes.push(format!("{}, so what it covered counts again", expired.join(", ")));
+            notes.push(format!(
+                "{}, so what it covered counts again",
+                expired.join(", ")
+            ));
         }
         if counted == 0 && outcome.action.is_violation() {
             outcome.action = Action::None;
@@ -492,12 +513,20 @@ impl Waivers {
     }
 }
 
+/// Whether a waiver may name the rule: not `invalid-policy` (what an unreadable policy grants is
+/// unknown), nor a rule only registry-level doors break (a waiver is about repositories).
+fn waivable(rule: RuleId) -> bool {
+    !matches!(
+        rule,
+        RuleId::InvalidPolicy | RuleId::NoUnapprovedReplication
+    )
+}
+
 /// A repository name or pattern: 1 to 256 of lowercase letters, digits, `._-/` and `*` `?`.
 fn is_repository_pattern(s: &str) -> bool {
     (1..=256).contains(&s.len())
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b))
 }
 
 /// Whether `text` matches `pattern`, where `*` matches any run of characters (`/` included)
@@ -554,12 +583,28 @@ mod tests {
         assert_eq!(day("2026-12-01").days_until(day("2027-12-02")), 366);
         assert_eq!(day("2027-12-31").plus_days(1).to_string(), "2028-01-01");
         assert_eq!(day("1969-12-31"), Date::from_unix_days(-1));
-        for text in ["2024-02-29", "1600-02-29", "2400-12-31", "0001-01-01", "9999-12-31"] {
+        for text in [
+            "2024-02-29",
+            "1600-02-29",
+            "2400-12-31",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
             assert_eq!(day(text).to_string(), text);
         }
         for bad in [
-            "2027-02-29", "1900-02-29", "2027-13-01", "2027-00-10", "2027-04-31", "2027-1-01",
-            "27-01-01", "2027/01/01", "2027-01-01T00:00:00Z", "２０２７-01-01", "+027-01-01", "",
+            "2027-02-29",
+            "1900-02-29",
+            "2027-13-01",
+            "2027-00-10",
+            "2027-04-31",
+            "2027-1-01",
+            "27-01-01",
+            "2027/01/01",
+            "2027-01-01T00:00:00Z",
+            "２０２７-01-01",
+            "+027-01-01",
+            "",
         ] {
             assert_eq!(Date::parse(bad), None, "{bad}");
         }
@@ -609,14 +654,66 @@ mod tests {
         // An expiry already past is allowed: it is reported as expired.
         assert!(Waiver::new(1, spec("2020-01-01"), loaded).is_ok());
         for (bad, want) in [
-            (WaiverSpec { repository: "Vendor/X", ..spec("2027-01-01") }, "`repository` `Vendor/X` is not a repository name or pattern"),
-            (WaiverSpec { repository: "", ..spec("2027-01-01") }, "`repository` `` is not"),
-            (WaiverSpec { rule: "no-root", ..spec("2027-01-01") }, "`rule` `no-root` is not a rule id (one of `no-root-principal`,"),
-            (WaiverSpec { rule: "invalid-policy", ..spec("2027-01-01") }, "`invalid-policy` cannot be waived"),
-            (WaiverSpec { reason: "  ", ..spec("2027-01-01") }, "`reason` must be non-empty text on one line"),
-            (WaiverSpec { principal: Some("a\nb"), ..spec("2027-01-01") }, "`principal` must be non-empty text on one line, found `a\\nb`"),
-            (WaiverSpec { account: Some("1234"), ..spec("2027-01-01") }, "`account` `1234` is not a 12-digit account id"),
-            (spec("2027-02-30"), "`expires` `2027-02-30` is not a date (YYYY-MM-DD)"),
+            (
+                WaiverSpec {
+                    repository: "Vendor/X",
+                    ..spec("2027-01-01")
+                },
+                "`repository` `Vendor/X` is not a repository name or pattern",
+            ),
+            (
+                WaiverSpec {
+                    repository: "",
+                    ..spec("2027-01-01")
+                },
+                "`repository` `` is not",
+            ),
+            (
+                WaiverSpec {
+                    rule: "no-root",
+                    ..spec("2027-01-01")
+                },
+                "`rule` `no-root` is not a rule id (one of `no-root-principal`,",
+            ),
+            (
+                WaiverSpec {
+                    rule: "invalid-policy",
+                    ..spec("2027-01-01")
+                },
+                "`invalid-policy` cannot be waived",
+            ),
+            (
+                WaiverSpec {
+                    rule: "no-unapproved-replication",
+                    ..spec("2027-01-01")
+                },
+                "`no-unapproved-replication` cannot be waived: waivers are about repository policies",
+            ),
+            (
+                WaiverSpec {
+                    reason: "  ",
+                    ..spec("2027-01-01")
+                },
+                "`reason` must be non-empty text on one line",
+            ),
+            (
+                WaiverSpec {
+                    principal: Some("a\nb"),
+                    ..spec("2027-01-01")
+                },
+                "`principal` must be non-empty text on one line, found `a\\nb`",
+            ),
+            (
+                WaiverSpec {
+                    account: Some("1234"),
+                    ..spec("2027-01-01")
+                },
+                "`account` `1234` is not a 12-digit account id",
+            ),
+            (
+                spec("2027-02-30"),
+                "`expires` `2027-02-30` is not a date (YYYY-MM-DD)",
+            ),
         ] {
             let err = Waiver::new(2, bad, loaded).unwrap_err().to_string();
             assert!(err.starts_with("waiver 2: "), "{err}");
@@ -633,7 +730,10 @@ mod tests {
         assert_eq!(w.status(day("2027-06-29")), WaiverStatus::Expiring);
         assert_eq!(w.status(day("2027-06-30")), WaiverStatus::Expired);
         assert_eq!(w.status(day("2028-01-01")), WaiverStatus::Expired);
-        assert_eq!(w.state(day("2027-06-29")).when(), "until 2027-06-30 (1 day left)");
+        assert_eq!(
+            w.state(day("2027-06-29")).when(),
+            "until 2027-06-30 (1 day left)"
+        );
         assert_eq!(w.state(day("2027-07-02")).when(), "expired on 2027-06-30");
     }
 }

@@ -4,8 +4,8 @@ use crate::input::{MAX_CONFIG_BYTES, display, read_input};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::Config;
-use ecr_policy_guard::config::{allowing, allowing_orgs};
-use ecr_policy_guard_core::Mode;
+use ecr_policy_guard::config::{allowing, allowing_orgs, allowing_replication};
+use ecr_policy_guard_core::{Date, Mode};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,14 @@ pub enum Command {
         /// service acting for it may be granted. Without it, no account counts as own
         #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
         account: Option<String>,
+        /// The policies are registry policies (`PutRegistryPolicy`): `Resource` required, the
+        /// principal rules on every `Allow`, no deny-by-default needed. With `--account` (and
+        /// `--region`) their repository ARNs must be that registry's
+        #[arg(long)]
+        registry: bool,
+        /// With `--registry`: the registry's region, which its repository ARNs must name
+        #[arg(long, value_name = "REGION", requires = "registry")]
+        region: Option<String>,
         /// Policy JSON files, or `-` for standard input; one file keeps the single-result output
         #[arg(required_unless_present = "jsonl")]
         policies: Vec<String>,
@@ -90,6 +98,14 @@ pub enum Command {
         #[arg(long = "scan-region", value_name = "REGION")]
         scan_regions: Vec<String>,
     },
+    /// List the config's waivers: each active, expiring within 30 days, or expired
+    #[command(
+        after_help = "Exit codes: 0 every waiver active (or none), 1 a waiver is expiring or expired, 2 an invalid config."
+    )]
+    Waivers {
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Local demo on moto server (no AWS account): replays sample events in alert and revert
     /// mode and prints what the guard did, policies before and after, and the alerts as delivered
     Demo {
@@ -106,7 +122,7 @@ pub enum Command {
 #[derive(Args)]
 pub struct Settings {
     /// TOML config (README, "Configuration"); flags override it. `check` reads only its
-    /// `allowed_root_accounts`; the other commands also `mode` and, for handle and scan,
+    /// allowlists; the other commands also `mode` and, for handle and scan,
     /// `alert_topic_arn`
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
@@ -118,6 +134,15 @@ pub struct Settings {
     /// once, these replace the config file's `allowed_org_ids`
     #[arg(long = "allow-org", value_name = "ORG_ID")]
     pub allow_orgs: Vec<String>,
+    /// Account (12-digit id) replication may copy images to, besides the registry's own; repeat
+    /// for more. Given at least once, these replace the config file's
+    /// `allowed_replication_accounts`
+    #[arg(long = "allow-replication-account", value_name = "ID")]
+    pub allow_replication_accounts: Vec<String>,
+    /// Judge waivers as on this day (YYYY-MM-DD), and load the config on it [default: today,
+    /// UTC]
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub today: Option<Date>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -162,19 +187,28 @@ impl Settings {
         let mut config = match &self.config {
             Some(path) => {
                 let text = read_input(path, MAX_CONFIG_BYTES)?;
-                Config::from_toml(&text).with_context(|| display(path))?
+                let loaded_on = self.today.unwrap_or_else(ecr_policy_guard::clock::today);
+                Config::from_toml_on(&text, loaded_on).with_context(|| display(path))?
             }
             None => Config::default(),
         };
+        config.today = self.today;
         if !self.allow_root_accounts.is_empty() {
-            let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
-            config.rules = allowing(self.allow_root_accounts.iter().map(String::as_str))
-                .context("--allow-root-account")?;
-            config.rules.allowed_org_ids = orgs;
+            config.rules.allowed_root_accounts =
+                allowing(self.allow_root_accounts.iter().map(String::as_str))
+                    .context("--allow-root-account")?
+                    .allowed_root_accounts;
         }
         if !self.allow_orgs.is_empty() {
             config.rules = allowing_orgs(config.rules, self.allow_orgs.iter().map(String::as_str))
                 .context("--allow-org")?;
+        }
+        if !self.allow_replication_accounts.is_empty() {
+            config.rules = allowing_replication(
+                config.rules,
+                self.allow_replication_accounts.iter().map(String::as_str),
+            )
+            .context("--allow-replication-account")?;
         }
         if let Some(mode) = mode {
             config.mode = mode;
@@ -199,6 +233,15 @@ fn parse_account(s: &str) -> Result<String, String> {
             ecr_policy_guard_core::text::tick(s)
         ))
     }
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s).ok_or_else(|| {
+        format!(
+            "{} is not a date (YYYY-MM-DD)",
+            ecr_policy_guard_core::text::tick(s)
+        )
+    })
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

@@ -1,7 +1,8 @@
 //! The CLI's exit codes, and the one place that maps outcomes to them.
 
 use ecr_policy_guard_core::render::text::CheckSummary;
-use ecr_policy_guard_core::{Action, ScanReport, SweepReport, Taken};
+use ecr_policy_guard_core::waiver::WaiverState;
+use ecr_policy_guard_core::{Action, ScanReport, SweepReport, Taken, WaiverStatus};
 use std::process::{ExitCode, Termination};
 
 /// Exit codes; part of the interface for scripts and CI.
@@ -51,6 +52,14 @@ impl Exit {
         }
     }
 
+    /// `waivers`: 1 when one needs attention (expiring within 30 days, or expired).
+    pub fn of_waivers(states: &[WaiverState]) -> Exit {
+        match states.iter().all(|s| s.status == WaiverStatus::Active) {
+            true => Exit::Clean,
+            false => Exit::Violations,
+        }
+    }
+
     /// `handle`: what the guard did.
     pub fn of_taken(taken: Taken) -> Exit {
         match taken {
@@ -60,15 +69,15 @@ impl Exit {
         }
     }
 
-    /// `scan`: a repository left unchecked or a failed revert (2) outranks an incomplete run (3),
+    /// `scan`: a repository or registry-level door left unchecked, or a failed revert (2) outranks an incomplete run (3),
     /// which outranks offenders (1): an incomplete run has not said everything it will find.
     pub fn of_scan(report: &ScanReport) -> Exit {
-        if !report.unchecked.is_empty() || report.revert_failed > 0 {
+        if report.has_failures() {
             Exit::Invalid
         } else if !report.complete {
             Exit::Incomplete
         } else {
-            Exit::of_violations(report.non_compliant)
+            Exit::of_violations(report.non_compliant + report.registry.non_compliant)
         }
     }
 
@@ -76,12 +85,12 @@ impl Exit {
     /// repositories not checked.
     pub fn of_sweep(report: &SweepReport) -> Exit {
         let t = &report.totals;
-        if t.unchecked > 0 || t.revert_failed > 0 || !report.unreachable.is_empty() {
+        if report.has_failures() {
             Exit::Invalid
         } else if !report.complete {
             Exit::Incomplete
         } else {
-            Exit::of_violations(t.non_compliant)
+            Exit::of_violations(t.non_compliant + t.registry.non_compliant)
         }
     }
 }

@@ -242,10 +242,19 @@ pub fn findings(incident: &Incident, ctx: &FindingContext) -> Vec<Finding> {
     };
     let reverted = matches!(incident.taken, Taken::Reverted | Taken::AlreadyReverted);
     let mut fields = BTreeMap::from([
-        ("ecr-policy-guard/Repository".to_owned(), repository.to_owned()),
+        (
+            "ecr-policy-guard/Repository".to_owned(),
+            repository.to_owned(),
+        ),
         ("ecr-policy-guard/Region".to_owned(), region.to_owned()),
-        ("ecr-policy-guard/Taken".to_owned(), incident.taken.as_str().to_owned()),
-        ("ecr-policy-guard/Mode".to_owned(), outcome.mode.as_str().to_owned()),
+        (
+            "ecr-policy-guard/Taken".to_owned(),
+            incident.taken.as_str().to_owned(),
+        ),
+        (
+            "ecr-policy-guard/Mode".to_owned(),
+            outcome.mode.as_str().to_owned(),
+        ),
         ("ecr-policy-guard/Seen".to_owned(), seen.clone()),
     ]);
     if let Some(account) = account {
@@ -254,15 +263,22 @@ pub fn findings(incident: &Incident, ctx: &FindingContext) -> Vec<Finding> {
     RuleId::ALL
         .into_iter()
         .map(|rule| {
-            let of_rule: Vec<&Violation> =
-                outcome.violations.iter().filter(|v| v.rule == rule).collect();
+            let of_rule: Vec<&Violation> = outcome
+                .violations
+                .iter()
+                .filter(|v| v.rule == rule)
+                .collect();
             let counted = of_rule.iter().filter(|v| !v.is_waived()).count();
             let lines: Vec<String> = of_rule.iter().map(|v| violation_line(v)).collect();
             let (status, state, description) = if of_rule.is_empty() {
                 let text = format!("{place} has no violation of `{rule}` ({seen}).");
                 (ComplianceStatus::Passed, RecordState::Archived, text)
             } else if counted > 0 && reverted {
-                let restored = incident.target.as_ref().map(source_text).unwrap_or_default();
+                let restored = incident
+                    .target
+                    .as_ref()
+                    .map(|t| source_text(t, f.subject))
+                    .unwrap_or_default();
                 let text = format!(
                     "{place} broke `{rule}` and the guard restored {restored} ({seen}). It had: {}",
                     lines.join("; ")
@@ -283,8 +299,14 @@ pub fn findings(incident: &Incident, ctx: &FindingContext) -> Vec<Finding> {
             if let Some(mark) = marks.iter().find(|m| m.waived).or(marks.first()) {
                 let w = &mark.waiver;
                 product_fields.insert("ecr-policy-guard/Waiver".into(), w.number.to_string());
-                product_fields.insert("ecr-policy-guard/WaiverStatus".into(), w.status.as_str().into());
-                product_fields.insert("ecr-policy-guard/WaiverExpires".into(), w.expires.to_string());
+                product_fields.insert(
+                    "ecr-policy-guard/WaiverStatus".into(),
+                    w.status.as_str().into(),
+                );
+                product_fields.insert(
+                    "ecr-policy-guard/WaiverExpires".into(),
+                    w.expires.to_string(),
+                );
             }
             let original = rule_severity(rule);
             let label = match status {

@@ -4,9 +4,12 @@
 use super::alert::headline;
 use super::{actor_line, source_text, violation_line, waiver_lines};
 use crate::decision::{Action, Mode, Outcome};
+use crate::event::Subject;
 use crate::incident::{Incident, Taken};
+use crate::remedy::Target;
 use crate::rules::Violation;
-use crate::text::{plural, tick};
+use crate::text::plural;
+use crate::waiver::{Date, WaiverState, WaiverStatus};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -64,19 +67,59 @@ pub fn check_text(violations: &[Violation], style: Style) -> String {
     out
 }
 
-/// What the guard does (or, in a dry run, would do) for an action.
-pub fn action_text(action: Action, mode: Mode) -> String {
+/// What the guard does (or, in a dry run, would do) for an action on a subject.
+pub fn action_text(action: Action, mode: Mode, subject: Subject) -> String {
+    let revert = match subject {
+        Subject::Repository => {
+            "restore the last compliant policy (or a safe baseline), then publish an alert (mode revert)"
+        }
+        Subject::RegistryPolicy => {
+            "restore the last compliant registry policy (or the policy without its violating grants, or none at all), then publish an alert (mode revert)"
+        }
+        Subject::CreationTemplate => {
+            "give the template its policy without the violating grants (or a safe baseline), then publish an alert (mode revert)"
+        }
+        Subject::Replication => {
+            "rewrite the replication configuration without the unapproved destinations, then publish an alert (mode revert)"
+        }
+    };
     match action {
-        Action::Ignore => "nothing: the event is not a policy change the guard judges".into(),
-        Action::None => "nothing: the repository's policy is compliant".into(),
+        Action::Ignore => "nothing: the event is not a change the guard judges".into(),
+        Action::None => "nothing: it is compliant".into(),
         Action::Alert if mode == Mode::Revert => {
-            "publish an alert and leave the policy as it is (a policy the guard cannot read is never rewritten)".into()
+            "publish an alert and leave it as it is (a policy the guard cannot read is never rewritten)".into()
         }
-        Action::Alert => "publish an alert and leave the policy as it is (mode alert)".into(),
-        Action::Revert => {
-            "restore the last compliant policy (or a safe baseline), then publish an alert (mode revert)".into()
-        }
+        Action::Alert => "publish an alert and leave it as it is (mode alert)".into(),
+        Action::Revert => revert.into(),
     }
+}
+
+/// `waivers` as text: a count, then per waiver its status, number, scope, expiry and reason.
+pub fn waivers_text(states: &[WaiverState], today: Date, style: Style) -> String {
+    let count = |status| states.iter().filter(|s| s.status == status).count();
+    let mut out = format!(
+        "{} on {today}: {} active, {} expiring within 30 days, {} expired\n",
+        plural(states.len(), "waiver"),
+        count(WaiverStatus::Active),
+        count(WaiverStatus::Expiring),
+        count(WaiverStatus::Expired)
+    );
+    for s in states {
+        let status = match s.status {
+            WaiverStatus::Active => style.good("ACTIVE  "),
+            WaiverStatus::Expiring => style.bad("EXPIRING"),
+            WaiverStatus::Expired => style.dim("EXPIRED "),
+        };
+        let _ = writeln!(
+            out,
+            "{status} waiver {}: {}, {}: {}",
+            s.waiver.number,
+            s.waiver.scope(),
+            s.when(),
+            s.waiver.reason
+        );
+    }
+    out
 }
 
 /// `evaluate` as text: the verdict and event, one line per violation, then what would happen.
@@ -94,7 +137,7 @@ pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
         Action::None if !outcome.violations.is_empty() => {
             "nothing: every violation is waived".to_owned()
         }
-        action => action_text(action, outcome.mode),
+        action => action_text(action, outcome.mode, outcome.facts.subject),
     };
     let _ = writeln!(out, "  would: {would}");
     out
@@ -105,8 +148,8 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
     let f = &outcome.facts;
     let unknown = "?";
     let mut out = format!("{headline} {}", f.event_name.as_deref().unwrap_or(unknown));
-    if let Some(repository) = &f.repository {
-        let _ = write!(out, " on {}", tick(repository));
+    if f.repository.is_some() || f.subject != Subject::Repository {
+        let _ = write!(out, " on {}", f.subject_text());
     }
     let _ = writeln!(
         out,
@@ -131,16 +174,26 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
 
 /// What the guard did, in one line (the `did:` line of `handle`).
 pub fn taken_text(incident: &Incident) -> String {
+    let subject = incident
+        .outcome
+        .as_ref()
+        .map(|o| o.facts.subject)
+        .unwrap_or_default();
     let target = || {
         incident
             .target
             .as_ref()
-            .map(source_text)
+            .map(|t| source_text(t, subject))
             .unwrap_or_default()
     };
+    let deleted = incident.target.as_ref().is_some_and(Target::is_deletion);
     match incident.taken {
         Taken::Nothing => "nothing".into(),
         Taken::Alerted => "published an alert; the policy is unchanged".into(),
+        Taken::Reverted if deleted => format!(
+            "deleted the registry policy, leaving {}, then published an alert",
+            target()
+        ),
         Taken::Reverted => format!("restored {}, then published an alert", target()),
         Taken::AlreadyReverted => format!(
             "found {} already in place, wrote nothing, published an alert",
