@@ -586,13 +586,14 @@ impl SecurityHubFindings {
     pub async fn import(&self, findings: &[Finding]) -> Result<(), PortError> {
         let operation = "securityhub:BatchImportFindings";
         for batch in findings.chunks(MAX_FINDINGS_PER_CALL) {
-            let out = self
+            // On the heap: the SDK's request future for ASFF's many types is large enough to
+            // overflow a 2 MB thread stack in a debug build.
+            let send = self
                 .client
                 .batch_import_findings()
                 .set_findings(Some(batch.iter().map(asff).collect()))
-                .send()
-                .await
-                .map_err(|e| classify(operation, &e))?;
+                .send();
+            let out = Box::pin(send).await.map_err(|e| classify(operation, &e))?;
             // Refused findings come back in a successful response (HTTP 200).
             let failed = out.failed_count().unwrap_or(0);
             if failed > 0 {

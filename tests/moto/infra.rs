@@ -307,7 +307,7 @@ fn operations_in_code() -> BTreeSet<String> {
     code.split('"')
         .filter(|s| {
             let mut parts = s.split(':');
-            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm" | "sts" | "organizations"), Some(op), None)
+            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm" | "sts" | "organizations" | "events" | "securityhub"), Some(op), None)
                 if op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_owned)
@@ -364,7 +364,9 @@ fn the_function_may_do_only_what_the_code_calls() {
         "ecr:PutReplicationConfiguration",
         "ecr:SetRepositoryPolicy",
         "ecr:UpdateRepositoryCreationTemplate",
+        "events:PutEvents",
         "organizations:ListAccounts",
+        "securityhub:BatchImportFindings",
         "sns:Publish",
         "ssm:GetParameter",
         "ssm:PutParameter",
@@ -445,6 +447,21 @@ fn the_function_may_do_only_what_the_code_calls() {
                         resource,
                         r#"{"Fn::Sub":"arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}"#,
                         "{template}"
+                    );
+                }
+                // The findings sinks only where they are enabled, each on its one resource.
+                if action == "securityhub:BatchImportFindings" {
+                    assert_eq!(entry["condition"], "ImportFindings", "{template}");
+                    assert!(
+                        resource.contains(":product/${AWS::AccountId}/default"),
+                        "{template}: {resource}"
+                    );
+                }
+                if action == "events:PutEvents" {
+                    assert_eq!(entry["condition"], "PutAlertEvents", "{template}");
+                    assert!(
+                        resource.contains(":event-bus/${EventBusName}"),
+                        "{template}: {resource}"
                     );
                 }
                 // Listing the organization only where the scan covers it.
