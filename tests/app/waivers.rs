@@ -62,15 +62,27 @@ async fn a_waiver_in_force_stops_the_revert_and_the_alert_but_not_the_report() {
         assert_eq!(incident.taken, Taken::Nothing, "{today}");
         let outcome = incident.outcome.as_ref().unwrap();
         assert_eq!(outcome.action, Action::None);
-        assert!(outcome.violations[0].is_waived());
+        assert_eq!(outcome.violations.len(), 2);
+        assert!(outcome.violations.iter().all(|v| v.is_waived()));
         assert!(
-            outcome
-                .reason
-                .contains("waived by waiver 1 until 2027-06-30"),
+            outcome.reason.ends_with(
+                "all waived by waiver 1 until 2027-06-30, waiver 2 until 2027-06-30; the guard does nothing"
+            ),
             "{}",
             outcome.reason
         );
-        assert_eq!(outcome.waivers[0].state.waiver.number, 1);
+        let numbers: Vec<usize> = outcome
+            .waivers
+            .iter()
+            .map(|m| m.state.waiver.number)
+            .collect();
+        assert_eq!(numbers, [1, 2]);
+        let want = if today == "2027-06-29" {
+            WaiverStatus::Expiring
+        } else {
+            WaiverStatus::Active
+        };
+        assert_eq!(outcome.waivers[0].state.status, want, "{today}");
     }
     assert!(aws.calls().is_empty(), "{:?}", aws.calls());
     assert_eq!(aws.inner.policy(REPOSITORY), before);
