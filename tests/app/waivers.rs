@@ -232,3 +232,53 @@ expires = 2026-11-30
     assert_eq!(err.lines().count(), 1, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn evaluate_applies_the_waivers_as_on_the_day_given() {
+    let path = std::env::temp_dir().join(format!("waivers-evaluate-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"
+[[waiver]]
+repository = "platform/*"
+rule = "no-root-principal"
+reason = "shared services"
+expires = 2027-06-30
+
+[[waiver]]
+repository = "platform/base-images"
+rule = "deny-by-default-required"
+reason = "shared services"
+expires = 2027-06-30
+"#,
+    )
+    .unwrap();
+    let event = crate::root().join("events/set-policy-cross-account-root.json");
+    let run = |today: &str| {
+        let args = [
+            "evaluate",
+            "--config",
+            path.to_str().unwrap(),
+            "--today",
+            today,
+            event.to_str().unwrap(),
+        ];
+        let out = run_cli(&args, b"");
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, text) = run("2027-06-29");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("WAIVED SetRepositoryPolicy"), "{text}");
+    assert!(
+        text.contains("would: nothing: every violation is waived"),
+        "{text}"
+    );
+    let (code, text) = run("2027-06-30");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.starts_with("ALERT SetRepositoryPolicy"), "{text}");
+    assert!(
+        text.contains("[waiver 1 expired on 2027-06-30: shared services]"),
+        "{text}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
