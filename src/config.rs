@@ -1,10 +1,12 @@
-//! Guard settings: mode, allowlist, alert topic, baseline and hub mode (spoke role, the scan's
-//! accounts and regions), from a TOML file, flags or the Lambda's environment (read through a
-//! lookup function, so this module never touches `env`).
+//! Guard settings: mode, allowlist, alert topic, baseline, waivers, findings sinks and hub mode
+//! (spoke role, the scan's accounts and regions), from a TOML file, flags or the Lambda's
+//! environment (read through a lookup function, so this module never touches `env`).
 
+use crate::clock;
 use ecr_policy_guard_core::rules::{AllowlistError, OrgAllowlistError, Owner};
 use ecr_policy_guard_core::text::tick;
-use ecr_policy_guard_core::{Mode, RuleConfig};
+use ecr_policy_guard_core::waiver::{WaiverError, WaiverSpec};
+use ecr_policy_guard_core::{Date, Mode, RuleConfig, Waiver, Waivers};
 use serde::Deserialize;
 
 /// Settings shared by the CLI and the Lambda.
@@ -25,6 +27,14 @@ pub struct Config {
     pub scan_accounts: ScanAccounts,
     /// The regions the scheduled scan covers; empty for the function's own region.
     pub scan_regions: Vec<String>,
+    /// Known exceptions: a violation a waiver in force covers is reported, never acted on.
+    pub waivers: Waivers,
+    /// Import every judged repository's findings into Security Hub.
+    pub security_hub: bool,
+    /// Also put every alert on this EventBridge bus (a name or an ARN).
+    pub event_bus: Option<String>,
+    /// The day waivers are judged on; `None` reads the clock each time ([`Config::today`]).
+    pub today: Option<Date>,
 }
 
 /// The accounts the scheduled scan covers.
@@ -66,6 +76,12 @@ pub mod env {
     pub const SCAN_ACCOUNTS: &str = "GUARD_SCAN_ACCOUNTS";
     /// Comma- or space-separated region names.
     pub const SCAN_REGIONS: &str = "GUARD_SCAN_REGIONS";
+    /// The waivers, as a JSON array of objects with the TOML `[[waiver]]` keys.
+    pub const WAIVERS: &str = "GUARD_WAIVERS";
+    /// `true` imports findings into Security Hub.
+    pub const SECURITY_HUB: &str = "GUARD_SECURITY_HUB";
+    /// The EventBridge bus (name or ARN) every alert is also put on.
+    pub const EVENT_BUS: &str = "GUARD_EVENT_BUS";
 }
 
 /// A configuration that cannot be used.
@@ -104,8 +120,98 @@ pub enum ConfigError {
         "`scan_accounts` needs `spoke_role_name`: the guard acts in other accounts only through the spoke role"
     )]
     ScanAccountsWithoutRole,
+    #[error("{0}")]
+    Waiver(WaiverError),
+    #[error(
+        "`event_bus` {0} is not an event bus name (letters, digits, `._-/`) or an event bus ARN"
+    )]
+    EventBus(String),
     #[error("environment variable `{var}`: {message}")]
     Env { var: &'static str, message: String },
+}
+
+/// One `[[waiver]]` entry (or one object of `GUARD_WAIVERS`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaiverEntry {
+    repository: String,
+    rule: String,
+    principal: Option<String>,
+    statement: Option<String>,
+    account: Option<String>,
+    reason: String,
+    expires: DateSetting,
+}
+
+/// A waiver's `expires`: a TOML date (`expires = 2027-06-30`) or a string (`"2027-06-30"`, as
+/// JSON has it), checked by the core either way.
+struct DateSetting(String);
+
+impl<'de> Deserialize<'de> for DateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DateSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a date (YYYY-MM-DD)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DateSetting, E> {
+                Ok(DateSetting(v.to_owned()))
+            }
+            // A TOML date arrives as toml's own datetime value: read it as that.
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<DateSetting, A::Error> {
+                let value = toml::value::Datetime::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(DateSetting(value.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The waivers of a config loaded on `loaded_on`, numbered from 1 in the order given.
+fn waivers(entries: &[WaiverEntry], loaded_on: Date) -> Result<Waivers, ConfigError> {
+    let list = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let spec = WaiverSpec {
+                repository: &e.repository,
+                rule: &e.rule,
+                principal: e.principal.as_deref(),
+                statement: e.statement.as_deref(),
+                account: e.account.as_deref(),
+                reason: &e.reason,
+                expires: &e.expires.0,
+            };
+            Waiver::new(i + 1, spec, loaded_on).map_err(ConfigError::Waiver)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Waivers::new(list))
+}
+
+/// An event bus name (1 to 256 of letters, digits and `._-/`) or an event bus ARN.
+fn is_event_bus(bus: &str) -> bool {
+    let name_ok = |name: &str| {
+        (1..=256).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    match bus.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            matches!(parts.as_slice(), [partition, "events", region, account, resource]
+                if !partition.is_empty() && !region.is_empty()
+                    && ecr_policy_guard_core::policy::is_account_id(account)
+                    && resource.strip_prefix("event-bus/").is_some_and(name_ok))
+        }
+        None => name_ok(bus),
+    }
 }
 
 /// `scan_accounts` in a TOML file: `"organization"` or a list of account ids.
@@ -129,11 +235,19 @@ struct ConfigFile {
     spoke_role_name: Option<String>,
     scan_accounts: Option<AccountsSetting>,
     scan_regions: Option<Vec<String>>,
+    waiver: Option<Vec<WaiverEntry>>,
+    security_hub: Option<bool>,
+    event_bus: Option<String>,
 }
 
 impl Config {
-    /// Parses a TOML config file; absent settings keep their defaults.
+    /// Parses a TOML config file loaded today; absent settings keep their defaults.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_on(text, clock::today())
+    }
+
+    /// [`Config::from_toml`] loaded on `loaded_on` (a waiver may run 366 days from it).
+    pub fn from_toml_on(text: &str, loaded_on: Date) -> Result<Config, ConfigError> {
         // toml's own rendering spans several lines; keep the message and the line number.
         let one_line = |e: toml::de::Error| {
             let line = e
@@ -178,14 +292,27 @@ impl Config {
                 }
             },
             scan_regions: scan_regions(file.scan_regions.iter().flatten().map(String::as_str))?,
+            waivers: waivers(file.waiver.as_deref().unwrap_or_default(), loaded_on)?,
+            security_hub: file.security_hub.unwrap_or(false),
+            event_bus: file.event_bus,
+            today: None,
         };
         config.validate()?;
         Ok(config)
     }
 
-    /// Reads the Lambda's settings through `lookup` (the environment, in the Lambda). Empty
-    /// variables count as unset. Every problem names its variable; nothing falls back silently.
+    /// Reads the Lambda's settings through `lookup` (the environment, in the Lambda), today.
+    /// Empty variables count as unset. Every problem names its variable; nothing falls back
+    /// silently.
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_env_on(lookup, clock::today())
+    }
+
+    /// [`Config::from_env`] loaded on `loaded_on`.
+    pub fn from_env_on(
+        lookup: impl Fn(&str) -> Option<String>,
+        loaded_on: Date,
+    ) -> Result<Config, ConfigError> {
         let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let in_var = |var: &'static str| {
             move |e: ConfigError| ConfigError::Env {
@@ -194,7 +321,7 @@ impl Config {
             }
         };
         let mut config = match get(env::CONFIG) {
-            Some(text) => Config::from_toml(&text).map_err(in_var(env::CONFIG))?,
+            Some(text) => Config::from_toml_on(&text, loaded_on).map_err(in_var(env::CONFIG))?,
             None => Config::default(),
         };
         if let Some(mode) = get(env::MODE) {
@@ -236,11 +363,35 @@ impl Config {
             config.scan_regions =
                 scan_regions(list_entries(&list)).map_err(in_var(env::SCAN_REGIONS))?;
         }
+        if let Some(json) = get(env::WAIVERS) {
+            let entries: Vec<WaiverEntry> =
+                serde_json::from_str(&json).map_err(|e| ConfigError::Env {
+                    var: env::WAIVERS,
+                    message: format!("not a JSON array of waivers: {e}"),
+                })?;
+            config.waivers = waivers(&entries, loaded_on).map_err(in_var(env::WAIVERS))?;
+        }
+        if let Some(flag) = get(env::SECURITY_HUB) {
+            config.security_hub = match flag.trim() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        var: env::SECURITY_HUB,
+                        message: format!("must be `true` or `false`, found {}", tick(other)),
+                    });
+                }
+            };
+        }
+        if let Some(bus) = get(env::EVENT_BUS) {
+            config.event_bus = Some(bus.trim().to_owned());
+        }
         config.validate().map_err(|e| {
             let var = match e {
                 ConfigError::TopicArn(_) => env::ALERT_TOPIC_ARN,
                 ConfigError::SpokeRole(_) => env::SPOKE_ROLE_NAME,
                 ConfigError::ScanAccountsWithoutRole => env::SCAN_ACCOUNTS,
+                ConfigError::EventBus(_) => env::EVENT_BUS,
                 _ => env::BASELINE_POLICY,
             };
             ConfigError::Env {
@@ -256,6 +407,11 @@ impl Config {
         self.scan_state_parameter
             .as_deref()
             .unwrap_or(DEFAULT_SCAN_STATE_PARAMETER)
+    }
+
+    /// The day waivers are judged on: the pinned one, else today by the clock.
+    pub fn today(&self) -> Date {
+        self.today.unwrap_or_else(clock::today)
     }
 
     /// Whether the scheduled scan covers more than the function's own account and region: then
@@ -275,6 +431,11 @@ impl Config {
         }
         if self.scan_accounts != ScanAccounts::Own && self.spoke_role_name.is_none() {
             return Err(ConfigError::ScanAccountsWithoutRole);
+        }
+        if let Some(bus) = &self.event_bus
+            && !is_event_bus(bus)
+        {
+            return Err(ConfigError::EventBus(tick(bus)));
         }
         if let Some(arn) = &self.alert_topic_arn {
             let parts: Vec<&str> = arn.split(':').collect();

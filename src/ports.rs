@@ -4,6 +4,7 @@
 //! [`crate::adapters::aws`] (the SDK) and [`crate::adapters::memory`] (in-memory, for tests and
 //! dry runs).
 
+use ecr_policy_guard_core::Incident;
 use ecr_policy_guard_core::registry::{CreationTemplate, Replication};
 use ecr_policy_guard_core::render::Alert;
 use std::future::Future;
@@ -155,9 +156,21 @@ pub trait History {
     ) -> impl Future<Output = Result<HistoryPage, PortError>> + Send;
 }
 
-/// The alert topic (SNS).
+/// Where alerts and findings go: the alert topic (SNS), and optionally an event bus
+/// (EventBridge, each alert again) and Security Hub (the findings about judged repositories).
 pub trait Notifier {
     fn publish(&self, alert: &Alert) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Records the findings about the repositories these incidents judged (Security Hub:
+    /// [`ecr_policy_guard_core::render::findings`]). A notifier without a findings sink records
+    /// nothing; the application calls this only when `security_hub` is configured.
+    fn record(
+        &self,
+        incidents: &[&Incident],
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let _ = incidents;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Where the guard acts: the registry and CloudTrail history of one account in one region. In

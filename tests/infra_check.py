@@ -59,20 +59,20 @@ def role_of_function(resources):
 def iam(resources, role=None):
     """Every statement of the function's own policies (or of the declared `role`), with the
     policy's name: the declared role's Policies and each AWS::IAM::Policy attached to that role,
-    or SAM's Policies."""
+    or SAM's Policies; `condition` is the Condition a policy resource is created under."""
     role = role or role_of_function(resources)
     if role:
-        policies = [(p["PolicyName"], p["PolicyDocument"]) for p in resources[role]["Properties"].get("Policies", [])]
+        policies = [(p["PolicyName"], p["PolicyDocument"], None) for p in resources[role]["Properties"].get("Policies", [])]
         policies += [
-            (r["Properties"]["PolicyName"], r["Properties"]["PolicyDocument"])
+            (r["Properties"]["PolicyName"], r["Properties"]["PolicyDocument"], r.get("Condition"))
             for r in resources.values()
             if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"].get("Roles", [])
         ]
     else:
-        policies = [("inline", p) for p in resources["GuardFunction"]["Properties"]["Policies"]]
+        policies = [("inline", p, None) for p in resources["GuardFunction"]["Properties"]["Policies"]]
     return [
-        {"policy": name, "statement": statement}
-        for name, document in policies
+        {"policy": name, "statement": statement, "condition": condition}
+        for name, document, condition in policies
         for statement in document["Statement"]
     ]
 

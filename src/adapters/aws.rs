@@ -1,7 +1,9 @@
-//! The ports implemented with the AWS SDK (ECR, CloudTrail, SNS, SSM; for hub mode STS and
-//! Organizations). The only adapters that know SDK types (the moto launcher only builds
-//! clients); errors are classified here into transient, denied and failed.
+//! The ports implemented with the AWS SDK (ECR, CloudTrail, SNS, SSM; the optional findings
+//! sinks EventBridge and Security Hub; for hub mode STS and Organizations). The only adapters
+//! that know SDK types (the moto launcher only builds clients); errors are classified here into
+//! transient, denied and failed.
 
+use crate::config::Config;
 use crate::ports::{
     Accounts, History, HistoryPage, Notifier, PortError, Ports, Positions, Registry,
     RepositoryPage, RepositoryRef, ScanState,
@@ -13,10 +15,12 @@ use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
+use ecr_policy_guard_core::Incident;
 use ecr_policy_guard_core::registry::{
     CreationTemplate, Destination, Replication, ReplicationRule, RepositoryFilter,
 };
 use ecr_policy_guard_core::render::Alert;
+use ecr_policy_guard_core::render::findings::{Finding, FindingContext, findings};
 use ecr_policy_guard_core::text::tick;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -448,18 +452,21 @@ impl SnsNotifier {
     /// A notifier for `topic_arn`, with a client in the topic's own region: SNS only accepts a
     /// publish in the topic's region, and a central topic may live in another one.
     pub fn new(sdk: &SdkConfig, topic_arn: String) -> SnsNotifier {
-        let topic_region = topic_arn.split(':').nth(3).filter(|r| !r.is_empty());
-        let client = match topic_region {
-            Some(region) if sdk.region().is_none_or(|r| r.as_ref() != region) => {
-                let config = aws_sdk_sns::config::Builder::from(sdk)
-                    .region(aws_config::Region::new(region.to_owned()))
-                    .build();
-                aws_sdk_sns::Client::from_conf(config)
-            }
-            _ => aws_sdk_sns::Client::new(sdk),
-        };
-        SnsNotifier { client, topic_arn }
+        SnsNotifier {
+            client: aws_sdk_sns::Client::new(&in_region_of(sdk, &topic_arn)),
+            topic_arn,
+        }
     }
+}
+
+/// `sdk` in the region an ARN names (`arn:<partition>:<service>:<region>:...`), or as it is
+/// when the ARN names none (or is a plain name).
+fn in_region_of(sdk: &SdkConfig, arn: &str) -> SdkConfig {
+    let region = arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(2))
+        .unwrap_or_default();
+    configured(sdk, region, None)
 }
 
 impl Notifier for SnsNotifier {
@@ -491,15 +498,268 @@ impl Notifier for SnsNotifier {
     }
 }
 
+/// Every alert again as an EventBridge event on one bus: source `ecr-policy-guard`, detail-type
+/// `ECR Policy Guard Finding`, the alert's JSON document as the detail.
+pub struct EventBusNotifier {
+    pub client: aws_sdk_eventbridge::Client,
+    /// The bus's name or ARN, as `PutEvents` takes it.
+    pub bus: String,
+}
+
+/// The `source` and `detail-type` of the guard's events, for rules to match.
+pub const EVENT_SOURCE: &str = "ecr-policy-guard";
+pub const EVENT_DETAIL_TYPE: &str = "ECR Policy Guard Finding";
+
+impl EventBusNotifier {
+    /// A notifier for `bus`, with a client in the bus's region when it is an ARN.
+    pub fn new(sdk: &SdkConfig, bus: String) -> EventBusNotifier {
+        EventBusNotifier {
+            client: aws_sdk_eventbridge::Client::new(&in_region_of(sdk, &bus)),
+            bus,
+        }
+    }
+}
+
+impl Notifier for EventBusNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
+        let operation = "events:PutEvents";
+        let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(EVENT_SOURCE)
+            .detail_type(EVENT_DETAIL_TYPE)
+            .detail(alert.document.to_string());
+        // The repository, so that rules can match on `resources` as for AWS's own events.
+        if let Some(arn) = alert.document["repository_arn"].as_str() {
+            entry = entry.resources(arn);
+        }
+        let out = self
+            .client
+            .put_events()
+            .entries(entry.build())
+            .send()
+            .await
+            .map_err(|e| classify(operation, &e))?;
+        // A refused entry comes back in a successful response: it must fail all the same.
+        match out.entries().iter().find(|e| e.error_code().is_some()) {
+            None if out.failed_entry_count() == 0 => Ok(()),
+            failed => {
+                let code = failed.and_then(|e| e.error_code()).unwrap_or("unknown");
+                let message = format!(
+                    "the bus {} refused the event: {code}: {}",
+                    tick(&self.bus),
+                    failed
+                        .and_then(|e| e.error_message())
+                        .unwrap_or("no message")
+                );
+                Err(match TRANSIENT_CODES.contains(&code) {
+                    true => PortError::Transient { operation, message },
+                    false => PortError::Failed { operation, message },
+                })
+            }
+        }
+    }
+}
+
+/// Findings in Security Hub, imported with the account's default product (`BatchImportFindings`
+/// must then be called by the account the findings name), at most 100 per call.
+pub struct SecurityHubFindings {
+    pub client: aws_sdk_securityhub::Client,
+    /// The account importing them (the function's own): each finding's `AwsAccountId`.
+    pub account: String,
+    /// The region of the Security Hub they go to (the client's).
+    pub region: String,
+}
+
+/// `BatchImportFindings` takes at most this many findings per call.
+const MAX_FINDINGS_PER_CALL: usize = 100;
+
+impl SecurityHubFindings {
+    pub fn new(sdk: &SdkConfig, account: String) -> SecurityHubFindings {
+        SecurityHubFindings {
+            client: aws_sdk_securityhub::Client::new(sdk),
+            account,
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// Imports findings, 100 per call; a finding Security Hub refuses fails the import.
+    pub async fn import(&self, findings: &[Finding]) -> Result<(), PortError> {
+        let operation = "securityhub:BatchImportFindings";
+        for batch in findings.chunks(MAX_FINDINGS_PER_CALL) {
+            // On the heap: the SDK's request future for ASFF's many types is large enough to
+            // overflow a 2 MB thread stack in a debug build.
+            let send = self
+                .client
+                .batch_import_findings()
+                .set_findings(Some(batch.iter().map(asff).collect()))
+                .send();
+            let out = Box::pin(send).await.map_err(|e| classify(operation, &e))?;
+            // Refused findings come back in a successful response (HTTP 200).
+            let failed = out.failed_count().unwrap_or(0);
+            if failed > 0 {
+                let first = out.failed_findings().first();
+                return Err(PortError::Failed {
+                    operation,
+                    message: format!(
+                        "Security Hub refused {failed} of {} findings; the first, {}: {}: {}",
+                        batch.len(),
+                        tick(first.and_then(|f| f.id()).unwrap_or("?")),
+                        first.and_then(|f| f.error_code()).unwrap_or("unknown"),
+                        first
+                            .and_then(|f| f.error_message())
+                            .unwrap_or("no message")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Notifier for SecurityHubFindings {
+    /// Findings only: alerts go elsewhere.
+    async fn publish(&self, _: &Alert) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn record(&self, incidents: &[&Incident]) -> Result<(), PortError> {
+        let now = crate::clock::now_iso();
+        let ctx = FindingContext {
+            account: &self.account,
+            region: &self.region,
+            now: &now,
+        };
+        let all: Vec<Finding> = incidents.iter().flat_map(|i| findings(i, &ctx)).collect();
+        self.import(&all).await
+    }
+}
+
+/// A finding as the SDK's ASFF type: the top-level severity and types, and the same in
+/// `FindingProviderFields`, where Security Hub wants a provider's updates of them.
+fn asff(f: &Finding) -> aws_sdk_securityhub::types::AwsSecurityFinding {
+    use aws_sdk_securityhub::types::{
+        AwsEcrRepositoryDetails, AwsSecurityFinding, Compliance, ComplianceStatus,
+        FindingProviderFields, FindingProviderSeverity, Partition, Recommendation, RecordState,
+        Remediation, Resource, ResourceDetails, Severity, SeverityLabel,
+    };
+    let label = SeverityLabel::from(f.severity.label.as_str());
+    let repository = AwsEcrRepositoryDetails::builder()
+        .arn(&f.resource.id)
+        .repository_name(&f.resource.repository_name)
+        .build();
+    let resource = Resource::builder()
+        .r#type(f.resource.kind)
+        .id(&f.resource.id)
+        .partition(Partition::from(f.resource.partition))
+        .region(&f.resource.region)
+        .details(
+            ResourceDetails::builder()
+                .aws_ecr_repository(repository)
+                .build(),
+        )
+        .build();
+    let mut provider = FindingProviderFields::builder().severity(
+        FindingProviderSeverity::builder()
+            .label(label.clone())
+            .original(&f.severity.original)
+            .build(),
+    );
+    let mut finding = AwsSecurityFinding::builder()
+        .schema_version(f.schema_version)
+        .id(&f.id)
+        .product_arn(&f.product_arn)
+        .generator_id(&f.generator_id)
+        .aws_account_id(&f.aws_account_id)
+        .created_at(&f.created_at)
+        .updated_at(&f.updated_at)
+        .severity(
+            Severity::builder()
+                .label(label)
+                .original(&f.severity.original)
+                .build(),
+        )
+        .title(&f.title)
+        .description(&f.description)
+        .remediation(
+            Remediation::builder()
+                .recommendation(Recommendation::builder().text(&f.remediation_text).build())
+                .build(),
+        )
+        .resources(resource)
+        .compliance(
+            Compliance::builder()
+                .status(ComplianceStatus::from(f.compliance_status.as_str()))
+                .build(),
+        )
+        .record_state(RecordState::from(f.record_state.as_str()));
+    for kind in &f.types {
+        finding = finding.types(kind);
+        provider = provider.types(kind);
+    }
+    for (key, value) in &f.product_fields {
+        finding = finding.product_fields(key, value);
+    }
+    finding.finding_provider_fields(provider.build()).build()
+}
+
+/// Where alerts and findings go: the SNS topic always, and what the config adds (an event bus
+/// for every alert, Security Hub for the findings).
+pub struct Sinks {
+    pub sns: SnsNotifier,
+    pub events: Option<EventBusNotifier>,
+    pub security_hub: Option<SecurityHubFindings>,
+}
+
+impl Notifier for Sinks {
+    async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
+        self.sns.publish(alert).await?;
+        match &self.events {
+            Some(bus) => bus.publish(alert).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn record(&self, incidents: &[&Incident]) -> Result<(), PortError> {
+        match &self.security_hub {
+            Some(hub) => hub.record(incidents).await,
+            // The application records only when Security Hub is configured: this is a wiring
+            // mistake, and the findings must not be dropped quietly.
+            None => Err(PortError::Failed {
+                operation: "securityhub:BatchImportFindings",
+                message: "no Security Hub client was configured".into(),
+            }),
+        }
+    }
+}
+
 /// The four SDK-backed ports, built once from one SDK configuration.
 pub struct AwsPorts {
     pub registry: EcrRegistry,
     pub history: CloudTrailHistory,
-    pub notifier: SnsNotifier,
+    pub notifier: Sinks,
     pub state: SsmScanState,
 }
 
 impl AwsPorts {
+    /// The ports with the sinks `config` asks for: the event bus, and Security Hub (which needs
+    /// the account the credentials act in: `sts:GetCallerIdentity`, once).
+    pub async fn for_config(
+        sdk: &SdkConfig,
+        config: &Config,
+        topic_arn: String,
+    ) -> Result<AwsPorts, PortError> {
+        let mut ports = AwsPorts::new(sdk, topic_arn, config.scan_parameter().to_owned());
+        if let Some(bus) = &config.event_bus {
+            ports.notifier.events = Some(EventBusNotifier::new(sdk, bus.clone()));
+        }
+        if config.security_hub {
+            let (account, _) = caller_identity(sdk).await?;
+            ports.notifier.security_hub = Some(SecurityHubFindings::new(sdk, account));
+        }
+        Ok(ports)
+    }
+
+    /// The ports alerting through SNS only.
     pub fn new(sdk: &SdkConfig, topic_arn: String, scan_state_parameter: String) -> AwsPorts {
         AwsPorts {
             state: SsmScanState {
@@ -512,11 +772,15 @@ impl AwsPorts {
             history: CloudTrailHistory {
                 client: aws_sdk_cloudtrail::Client::new(sdk),
             },
-            notifier: SnsNotifier::new(sdk, topic_arn),
+            notifier: Sinks {
+                sns: SnsNotifier::new(sdk, topic_arn),
+                events: None,
+                security_hub: None,
+            },
         }
     }
 
-    pub fn ports(&self) -> Ports<'_, EcrRegistry, CloudTrailHistory, SnsNotifier, SsmScanState> {
+    pub fn ports(&self) -> Ports<'_, EcrRegistry, CloudTrailHistory, Sinks, SsmScanState> {
         Ports {
             registry: &self.registry,
             history: &self.history,

@@ -1,5 +1,5 @@
 //! In-memory adapters: [`Memory`] holds repositories and their policies, scripted CloudTrail
-//! history, the published alerts and the scan position; [`MemoryAccounts`] holds one per account
+//! history, the published alerts, the recorded findings and the scan position; [`MemoryAccounts`] holds one per account
 //! and region (hub mode), with spoke roles that can be made to fail, and [`MemoryPositions`] a
 //! sweep's positions; [`Recorded`] wraps any adapter (these or the SDK's) with a log of every
 //! call and scripted failures. Tests use them in place of AWS; the CLI's dry run uses [`Memory`]
@@ -9,8 +9,10 @@ use crate::ports::{
     Accounts, History, HistoryPage, Notifier, PortError, Ports, Positions, Registry,
     RepositoryPage, RepositoryRef, ScanState,
 };
+use ecr_policy_guard_core::Incident;
 use ecr_policy_guard_core::registry::{CreationTemplate, Replication};
 use ecr_policy_guard_core::render::Alert;
+use ecr_policy_guard_core::render::findings::{Finding, FindingContext, findings};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -28,6 +30,8 @@ pub struct Memory {
     /// CloudTrail history pages, served in order (page `i` is asked for with token `i`).
     history: Mutex<Vec<Vec<String>>>,
     alerts: Mutex<Vec<Alert>>,
+    /// Security Hub: the findings recorded, by `Id` (a later import replaces an earlier one).
+    findings: Mutex<BTreeMap<String, Finding>>,
     position: Mutex<Option<String>>,
     registry_policy: Mutex<Option<String>>,
     /// Creation templates by prefix.
@@ -112,6 +116,11 @@ impl Memory {
     /// Every alert published so far, in order.
     pub fn alerts(&self) -> Vec<Alert> {
         lock(&self.alerts).clone()
+    }
+
+    /// The findings recorded so far, by `Id`, as Security Hub would hold them.
+    pub fn findings(&self) -> BTreeMap<String, Finding> {
+        lock(&self.findings).clone()
     }
 
     /// The saved scan position.
@@ -243,6 +252,28 @@ impl History for Memory {
 impl Notifier for Memory {
     async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
         lock(&self.alerts).push(alert.clone());
+        Ok(())
+    }
+
+    /// Imports into this account's Security Hub, in the region of each repository.
+    async fn record(&self, incidents: &[&Incident]) -> Result<(), PortError> {
+        let now = crate::clock::now_iso();
+        let mut store = lock(&self.findings);
+        for incident in incidents {
+            let region = incident
+                .outcome
+                .as_ref()
+                .and_then(|o| o.facts.region.as_deref())
+                .unwrap_or_default();
+            let ctx = FindingContext {
+                account: &self.registry_id,
+                region,
+                now: &now,
+            };
+            for finding in findings(incident, &ctx) {
+                store.insert(finding.id.clone(), finding);
+            }
+        }
         Ok(())
     }
 }
@@ -586,6 +617,19 @@ impl<T: Notifier + Sync> Notifier for Recorded<T> {
     async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
         self.record("sns:Publish", &alert.subject)?;
         self.inner.publish(alert).await
+    }
+
+    async fn record(&self, incidents: &[&Incident]) -> Result<(), PortError> {
+        let repositories: Vec<&str> = incidents
+            .iter()
+            .filter_map(|i| i.outcome.as_ref()?.facts.repository.as_deref())
+            .collect();
+        Recorded::record(
+            self,
+            "securityhub:BatchImportFindings",
+            &repositories.join(","),
+        )?;
+        self.inner.record(incidents).await
     }
 }
 

@@ -1,12 +1,13 @@
-//! One event: read it, respond, log one structured line, and publish the alert. Never panics,
-//! writes only compliant policies, and alerts at least once for every violation (a failed
-//! publish fails the invocation, so that the retry publishes).
+//! One event: read it, respond, log one structured line, publish the alert and record the
+//! findings. Never panics, writes only compliant policies, and alerts (and records) at least once
+//! for every violation (a failed publish fails the invocation, so that the retry publishes).
 
 use super::AppError;
 use super::respond::respond;
 use crate::config::Config;
 use crate::ports::{History, Notifier, Ports, Registry};
 use ecr_policy_guard_core::render::alert::render;
+use ecr_policy_guard_core::render::findings::judged;
 use ecr_policy_guard_core::{EventError, Incident, Payload, PolicyEvent, Taken, read_event};
 
 /// Handles one event given as JSON text (`ecr-policy-guard handle`). A scheduled event is not a
@@ -38,6 +39,14 @@ pub async fn handle_read<R: Registry, H: History, N: Notifier, S>(
             .await
             .map_err(AppError::Retry)?;
     }
+    // Compliant and waived verdicts too: they resolve what an earlier one found.
+    if config.security_hub && judged(&incident) {
+        ports
+            .notifier
+            .record(&[&incident])
+            .await
+            .map_err(AppError::Retry)?;
+    }
     Ok(incident)
 }
 
@@ -52,7 +61,8 @@ fn log(incident: &Incident) {
         return;
     };
     let f = &outcome.facts;
-    let rules: Vec<&str> = outcome.violations.iter().map(|v| v.rule.as_str()).collect();
+    let rules: Vec<&str> = incident.counted().map(|v| v.rule.as_str()).collect();
+    let waived = outcome.violations.len() - rules.len();
     tracing::info!(
         action = outcome.action.as_str(),
         taken = incident.taken.as_str(),
@@ -64,6 +74,7 @@ fn log(incident: &Incident) {
         repository = f.repository.as_deref(),
         actor = f.actor.as_deref(),
         rules = rules.join(","),
+        waived,
         detail = incident.detail.as_deref(),
         "{}",
         outcome.reason

@@ -181,6 +181,7 @@ where
             }
         }
     }
+    report.unmatched(&config.waivers);
     with_backoff(|| position.save(report.resume_at.as_deref()))
         .await
         .map_err(AppError::Retry)?;

@@ -1,8 +1,8 @@
-//! One decision carried out: decide, and in revert mode read the live state of what the event
-//! changed (a repository policy, the registry policy, a creation template or the replication
-//! configuration), choose the target (CloudTrail history first where it applies), check it, and
-//! write it unless the revert is already in place or superseded. The choices are the pure [`ecr_policy_guard_core::remedy`];
-//! this module only makes the calls.
+//! One decision carried out: decide (waivers applied), and in revert mode read the live state of
+//! what the event changed (a repository policy, the registry policy, a creation template or the
+//! replication configuration), choose the target (CloudTrail history first where it applies),
+//! check it, and write it unless the revert is already in place or superseded. The choices are
+//! the pure [`ecr_policy_guard_core::remedy`]; this module only makes the calls.
 
 use super::AppError;
 use crate::config::Config;
@@ -18,13 +18,16 @@ use ecr_policy_guard_core::{Action, Incident, PolicyEvent, Taken, decide};
 /// How many pages of CloudTrail history (50 records each) a revert searches at most.
 pub const MAX_HISTORY_PAGES: usize = 5;
 
-/// Decides and, in revert mode, reverts; publishes nothing (the caller does).
+/// Decides (with the waivers in force today) and, in revert mode, reverts; publishes nothing
+/// (the caller does).
 pub async fn respond<R: Registry, H: History, N, S>(
     event: &PolicyEvent,
     config: &Config,
     ports: Ports<'_, R, H, N, S>,
 ) -> Result<Incident, AppError> {
-    let outcome = decide(event, &config.rules, config.mode);
+    let outcome = config
+        .waivers
+        .apply(decide(event, &config.rules, config.mode), config.today());
     let action = outcome.action;
     let mut incident = Incident {
         taken: Taken::Nothing,

@@ -1,15 +1,16 @@
 //! The scheduled reconciliation: every repository of the account, judged and handled exactly as
-//! an event would be (revert mode restores the derived policy or the baseline), with a summary
-//! alert, bounded concurrency, backoff on throttling, and a resumable position. A fresh pass
-//! first checks the registry-level doors (the registry policy, every creation template, the
-//! replication configuration). The counting is the core's [`ScanReport::tally`]; this module
-//! makes the calls.
+//! an event would be (revert mode restores the derived policy or the baseline), its findings
+//! recorded, with a summary alert, bounded concurrency, backoff on throttling, and a resumable
+//! position. A fresh pass first checks the registry-level doors (the registry policy, every
+//! creation template, the replication configuration). The counting is the core's
+//! [`ScanReport::tally`]; this module makes the calls.
 
 use super::AppError;
 use super::respond::respond;
 use crate::config::Config;
 use crate::ports::{History, Notifier, PortError, Ports, Registry, RepositoryRef, ScanState};
 use ecr_policy_guard_core::render::alert::render;
+use ecr_policy_guard_core::render::findings::judged;
 use ecr_policy_guard_core::render::scan::render_scan;
 use ecr_policy_guard_core::{Incident, PolicyEvent, ScanReport, Taken};
 use futures_util::future::join_all;
@@ -17,6 +18,9 @@ use std::time::Duration;
 
 /// Repositories handled at once.
 pub const SCAN_CONCURRENCY: usize = 4;
+/// Judged repositories whose findings are recorded together: one rule's finding each, so 20
+/// repositories make about one `BatchImportFindings` call (at most 100 findings each).
+pub const RECORD_BATCH: usize = 20;
 /// Attempts per call on a transient error (the SDK has already retried each one).
 const ATTEMPTS: u32 = 3;
 
@@ -123,6 +127,7 @@ where
         check_doors(config, region, ports, &mut report).await;
     }
     let mut last_done = started_after;
+    let mut pending: Vec<Incident> = Vec::new();
     for chunk in todo.chunks(SCAN_CONCURRENCY) {
         if should_stop() {
             report.complete = false;
@@ -134,9 +139,21 @@ where
                 &repository.name,
                 result.as_ref().map_err(PortError::to_string),
             );
+            if let Ok(incident) = result
+                && config.security_hub
+                && judged(&incident)
+            {
+                pending.push(incident);
+            }
+        }
+        if pending.len() >= RECORD_BATCH {
+            record(ports, &mut pending).await?;
         }
         last_done = chunk.last().map(|r| r.name.clone());
     }
+    // Before the position moves on: findings not recorded are found again by the retry.
+    record(ports, &mut pending).await?;
+    report.unmatched(&config.waivers);
     report.resume_after = if report.complete { None } else { last_done };
     with_backoff(|| ports.state.save(report.resume_after.as_deref()))
         .await
@@ -152,6 +169,22 @@ where
         "scheduled scan"
     );
     Ok(report)
+}
+
+/// Records the findings of the incidents pending, and empties the list.
+async fn record<R, H, N: Notifier, S>(
+    ports: Ports<'_, R, H, N, S>,
+    pending: &mut Vec<Incident>,
+) -> Result<(), AppError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<&Incident> = pending.iter().collect();
+    with_backoff(|| ports.notifier.record(&batch))
+        .await
+        .map_err(AppError::Retry)?;
+    pending.clear();
+    Ok(())
 }
 
 /// The registry policy, each creation template and the replication configuration, judged and

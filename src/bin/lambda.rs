@@ -26,7 +26,10 @@ async fn main() -> Result<(), Error> {
         return Err(message.into());
     };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let aws = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+    // The findings sinks the settings ask for (Security Hub needs the function's own account).
+    let aws = AwsPorts::for_config(&sdk, &config, topic_arn)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot set up the findings sinks"))?;
     let config = &config;
     if !config.sweeps() {
         // Single-account mode: every call with the function's own clients, as always.

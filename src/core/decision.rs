@@ -4,6 +4,7 @@ use crate::event::{Change, EventError, EventFacts, PolicyEvent, Subject, read_ev
 use crate::policy::{Policy, PolicyKind, RegistryScope, same_document};
 use crate::rules::{Owner, RuleConfig, Violation, invalid_policy};
 use crate::text::{plural, tick};
+use crate::waiver::MatchedWaiver;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -91,6 +92,8 @@ pub struct Outcome {
     /// A `SetRepositoryPolicy` event's two copies (the caller's text and ECR's stored copy) are
     /// different documents: the verdict covers both.
     pub copies_differ: bool,
+    /// The waivers that matched a violation ([`crate::waiver::Waivers::apply`]), in config order.
+    pub waivers: Vec<MatchedWaiver>,
 }
 
 /// Reads an event and decides; the CLI's `evaluate` and the Lambda share this path.
@@ -129,6 +132,7 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         facts: facts.clone(),
         violations,
         copies_differ,
+        waivers: Vec::new(),
     };
     let registry = facts.subject == Subject::RegistryPolicy;
     let (kind, none_violates) = match registry {
@@ -268,6 +272,18 @@ fn act(
     mode: Mode,
     subject: Subject,
 ) -> (Action, String) {
+    let action = match (violations.is_empty(), mode) {
+        (true, _) => Action::None,
+        (false, Mode::Alert) => Action::Alert,
+        (false, Mode::Revert) => Action::Revert,
+    };
+    let reason = format!("{finding}{}", action_clause(action, mode, subject));
+    (action, reason)
+}
+
+/// How a reason ends: what the guard does about the finding before it (nothing for none). A
+/// waiver that changes the action replaces this clause ([`crate::waiver::Waivers::apply`]).
+pub fn action_clause(action: Action, mode: Mode, subject: Subject) -> String {
     let remedy = match subject {
         Subject::Repository => "restores a compliant policy",
         Subject::RegistryPolicy => {
@@ -276,15 +292,11 @@ fn act(
         Subject::CreationTemplate => "gives the template a compliant policy",
         Subject::Replication => "removes the unapproved destinations",
     };
-    match (violations.is_empty(), mode) {
-        (true, _) => (Action::None, finding),
-        (false, Mode::Alert) => (
-            Action::Alert,
-            format!("{finding}; in alert mode the guard alerts and changes nothing"),
-        ),
-        (false, Mode::Revert) => (
-            Action::Revert,
-            format!("{finding}; in revert mode the guard {remedy} and alerts"),
-        ),
+    match (action, mode) {
+        (Action::Alert, Mode::Alert) => {
+            "; in alert mode the guard alerts and changes nothing".into()
+        }
+        (Action::Revert, _) => format!("; in revert mode the guard {remedy} and alerts"),
+        _ => String::new(),
     }
 }

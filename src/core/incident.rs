@@ -5,8 +5,9 @@ use crate::decision::{Mode, Outcome};
 use crate::event::Subject;
 use crate::remedy::{Target, WritePlan};
 use crate::rules::Violation;
+use crate::waiver::{Date, Waiver, Waivers};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the guard did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,12 +121,17 @@ impl Incident {
         }
     }
 
-    /// The violations the incident is about (none for a malformed event).
+    /// The violations the incident is about (none for a malformed event), waived ones included.
     pub fn violations(&self) -> &[Violation] {
         self.outcome
             .as_ref()
             .map(|o| o.violations.as_slice())
             .unwrap_or_default()
+    }
+
+    /// The violations that count: those no waiver in force covers.
+    pub fn counted(&self) -> impl Iterator<Item = &Violation> {
+        self.violations().iter().filter(|v| !v.is_waived())
     }
 }
 
@@ -137,6 +143,37 @@ pub const MAX_LISTED_OFFENDERS: usize = 20;
 pub struct Unchecked {
     pub repository: String,
     pub error: String,
+}
+
+/// A violation a waiver in force covered, as a scan summary lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaivedFinding {
+    pub repository: String,
+    pub rule: String,
+    pub principal: Option<String>,
+    /// The waiver's number (its position in the config) and expiry.
+    pub waiver: usize,
+    pub expires: Date,
+}
+
+/// A waiver no violation of a scan matched, as its summary lists it (it may be stale).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmatchedWaiver {
+    pub waiver: usize,
+    pub repository: String,
+    pub rule: String,
+    pub expires: Date,
+}
+
+impl UnmatchedWaiver {
+    pub fn of(waiver: &Waiver) -> UnmatchedWaiver {
+        UnmatchedWaiver {
+            waiver: waiver.number,
+            repository: waiver.repository.clone(),
+            rule: waiver.rule.to_string(),
+            expires: waiver.expires,
+        }
+    }
 }
 
 /// A non-compliant repository and what the scan did about it.
@@ -161,7 +198,10 @@ pub struct ScanReport {
     pub scanned: usize,
     pub compliant: usize,
     pub non_compliant: usize,
-    /// Violations by rule id.
+    /// Repositories whose every violation a waiver in force covers (neither compliant nor
+    /// non-compliant: nothing was done about them).
+    pub waived: usize,
+    /// Violations by rule id (waived ones not counted).
     pub by_rule: BTreeMap<String, usize>,
     pub reverted: usize,
     pub revert_failed: usize,
@@ -169,6 +209,13 @@ pub struct ScanReport {
     pub offenders: Vec<Offender>,
     /// Repositories that could not be checked: never skipped silently.
     pub unchecked: Vec<Unchecked>,
+    /// The first waived violations, in name order (all of them count in `waived`'s repositories).
+    pub waived_findings: Vec<WaivedFinding>,
+    /// The waivers that matched no violation of the repositories this run checked.
+    pub unmatched_waivers: Vec<UnmatchedWaiver>,
+    /// The numbers of the waivers that matched a violation (in force or expired) this run.
+    #[serde(skip)]
+    pub matched_waivers: BTreeSet<usize>,
     /// False when the run stopped early (before the Lambda's deadline).
     pub complete: bool,
     /// Where the next run continues, when this one stopped early.
@@ -219,13 +266,14 @@ impl Counters<'_> {
             }
         };
         *self.checked += 1;
-        let violations = incident.violations();
+        // Waived violations are reported apart ([`ScanReport::tally`]): only the others count.
+        let violations: Vec<&Violation> = incident.counted().collect();
         if violations.is_empty() {
             *self.compliant += 1;
             return;
         }
         *self.non_compliant += 1;
-        for v in violations {
+        for v in &violations {
             *self.by_rule.entry(v.rule.to_string()).or_default() += 1;
         }
         match incident.taken {
@@ -244,8 +292,33 @@ impl Counters<'_> {
 }
 
 impl ScanReport {
-    /// Counts one repository's result: its incident, or the error that kept it unchecked.
+    /// Counts one repository's result: its incident, or the error that kept it unchecked. A
+    /// repository whose every violation is waived counts as waived, neither compliant nor not.
     pub fn tally(&mut self, repository: &str, result: Result<&Incident, String>) {
+        if let Ok(incident) = result {
+            if let Some(outcome) = &incident.outcome {
+                self.matched_waivers
+                    .extend(outcome.waivers.iter().map(|m| m.state.waiver.number));
+            }
+            for v in incident.violations() {
+                if let Some(mark) = v.waiver.as_ref().filter(|m| m.waived)
+                    && self.waived_findings.len() < MAX_LISTED_OFFENDERS
+                {
+                    self.waived_findings.push(WaivedFinding {
+                        repository: repository.to_owned(),
+                        rule: v.rule.to_string(),
+                        principal: v.principal.clone(),
+                        waiver: mark.waiver.number,
+                        expires: mark.waiver.expires,
+                    });
+                }
+            }
+            if !incident.violations().is_empty() && incident.counted().next().is_none() {
+                self.scanned += 1;
+                self.waived += 1;
+                return;
+            }
+        }
         Counters {
             checked: &mut self.scanned,
             compliant: &mut self.compliant,
@@ -276,6 +349,15 @@ impl ScanReport {
         .tally(door, result);
     }
 
+    /// Lists the waivers that matched nothing this run (call once every repository is tallied).
+    pub fn unmatched(&mut self, waivers: &Waivers) {
+        self.unmatched_waivers = waivers
+            .unmatched(&self.matched_waivers)
+            .into_iter()
+            .map(UnmatchedWaiver::of)
+            .collect();
+    }
+
     /// True when something could not be checked or a revert failed, repositories or registry.
     pub fn has_failures(&self) -> bool {
         !self.unchecked.is_empty()
@@ -287,8 +369,8 @@ impl ScanReport {
 
 /// The distinct rule ids of some violations, sorted (violations come in statement order, so one
 /// rule can recur apart: sort, then dedup).
-pub fn rule_names(violations: &[Violation]) -> Vec<String> {
-    let mut rules: Vec<String> = violations.iter().map(|v| v.rule.to_string()).collect();
+pub fn rule_names<'a>(violations: impl IntoIterator<Item = &'a Violation>) -> Vec<String> {
+    let mut rules: Vec<String> = violations.into_iter().map(|v| v.rule.to_string()).collect();
     rules.sort_unstable();
     rules.dedup();
     rules

@@ -1,8 +1,9 @@
 //! ecr-policy-guard's pure core: everything the guard decides, and every output it renders.
 //!
 //! Data flows one way: event bytes → [`event`] → [`policy`] → [`rules`] → [`decision`] →
-//! [`remedy`] → (the shell's effects) → [`incident`] → [`render`]. No AWS SDK, no async runtime,
-//! no environment, no clock and no printing: this crate's manifest does not even have them.
+//! [`waiver`] → [`remedy`] → (the shell's effects) → [`incident`] → [`render`]. No AWS SDK, no
+//! async runtime, no environment, no clock and no printing: this crate's manifest does not even
+//! have them (today's date is a [`Date`] the shell passes in).
 //!
 //! ```
 //! use ecr_policy_guard_core::{Owner, Policy, RuleConfig, RuleId};
@@ -36,6 +37,7 @@ pub mod sweep;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 pub mod text;
+pub mod waiver;
 
 pub use decision::{Action, Mode, Outcome, decide, evaluate};
 pub use event::{EventError, EventFacts, Payload, PolicyEvent, read_event};
@@ -43,3 +45,4 @@ pub use incident::{Incident, ScanReport, Taken};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Owner, RuleConfig, RuleId, Violation};
 pub use sweep::SweepReport;
+pub use waiver::{Date, Waiver, WaiverStatus, Waivers};

@@ -124,6 +124,7 @@ impl RuleConfig {
                         tick(&destination.region)
                     )),
                     resources: Vec::new(),
+                    waiver: None,
                 });
             }
         }
@@ -202,6 +203,7 @@ impl RuleConfig {
                     template.covers()
                 )),
                 resources: Vec::new(),
+                waiver: None,
             }]),
         }
     }

@@ -10,6 +10,7 @@ use crate::policy::{
     RegistryScope, ResourceElement, Statement, Version, is_account_id,
 };
 use crate::text::tick;
+use crate::waiver::WaiverMark;
 use limits::{Limit, Reach, identity_limits};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -76,6 +77,10 @@ pub struct Violation {
     /// which repositories the grant opens. Empty for repository policies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The waiver that matches it, set by [`crate::waiver::Waivers::apply`]: serialized as
+    /// `waived` and `waiver`, and only when one matches.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<Box<WaiverMark>>,
 }
 
 /// A 12-digit AWS account id.
@@ -403,6 +408,7 @@ impl<'r> Judge<'r> {
                     via: via.map(str::to_owned),
                     message,
                     resources: Vec::new(),
+                    waiver: None,
                 }
             };
         let principal = match &statement.principal {
@@ -498,6 +504,7 @@ fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation
         via: None,
         message: message.into(),
         resources: Vec::new(),
+        waiver: None,
     }
 }
 

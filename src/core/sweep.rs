@@ -3,7 +3,8 @@
 //! [`crate::render::sweep`] renders them as the one summary alert.
 
 use crate::decision::Mode;
-use crate::incident::ScanReport;
+use crate::incident::{ScanReport, UnmatchedWaiver};
+use crate::waiver::Waivers;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,8 @@ pub struct SweepTotals {
     pub scanned: usize,
     pub compliant: usize,
     pub non_compliant: usize,
+    /// Repositories whose every violation is waived.
+    pub waived: usize,
     pub by_rule: BTreeMap<String, usize>,
     pub reverted: usize,
     pub revert_failed: usize,
@@ -61,6 +64,8 @@ pub struct SweepReport {
     pub reports: Vec<ScanReport>,
     pub unreachable: Vec<Unreachable>,
     pub totals: SweepTotals,
+    /// The waivers that matched nothing in any target this run scanned.
+    pub unmatched_waivers: Vec<UnmatchedWaiver>,
     /// False when the run stopped early (before the Lambda's deadline).
     pub complete: bool,
     /// The target the next run continues with, when this one stopped early.
@@ -75,6 +80,7 @@ impl SweepReport {
         t.scanned += report.scanned;
         t.compliant += report.compliant;
         t.non_compliant += report.non_compliant;
+        t.waived += report.waived;
         t.reverted += report.reverted;
         t.revert_failed += report.revert_failed;
         t.unchecked += report.unchecked.len();
@@ -89,6 +95,20 @@ impl SweepReport {
             *t.by_rule.entry(rule.clone()).or_default() += n;
         }
         self.reports.push(report);
+    }
+
+    /// Lists the waivers no target's scan matched (call once every target is added).
+    pub fn unmatched(&mut self, waivers: &Waivers) {
+        let matched: BTreeSet<usize> = self
+            .reports
+            .iter()
+            .flat_map(|r| r.matched_waivers.iter().copied())
+            .collect();
+        self.unmatched_waivers = waivers
+            .unmatched(&matched)
+            .into_iter()
+            .map(UnmatchedWaiver::of)
+            .collect();
     }
 
     /// Records a target the sweep could not scan.

@@ -12,6 +12,7 @@ mod cli;
 mod handle;
 mod hub;
 mod registry;
+mod waivers;
 
 use std::io::Write;
 use std::path::PathBuf;

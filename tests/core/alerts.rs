@@ -3,12 +3,14 @@
 //! the diff.
 
 use crate::{policy_event, root, sample, sample_rules};
-use ecr_policy_guard_core::incident::{Offender, RegistryTally, Unchecked};
+use ecr_policy_guard_core::incident::{
+    Offender, RegistryTally, Unchecked, UnmatchedWaiver, WaivedFinding,
+};
 use ecr_policy_guard_core::remedy::{TargetSource, derived_target};
 use ecr_policy_guard_core::render::Alert;
 use ecr_policy_guard_core::render::alert::render;
 use ecr_policy_guard_core::render::scan::render_scan;
-use ecr_policy_guard_core::{Incident, Mode, ScanReport, Taken, decide};
+use ecr_policy_guard_core::{Date, Incident, Mode, ScanReport, Taken, decide};
 use serde_json::json;
 
 /// Compares `actual` with the snapshot file, or rewrites it under `UPDATE_SNAPSHOTS=1`.
@@ -136,6 +138,21 @@ fn a_partial_scan_summary() {
             repository: "team-b/api".into(),
             error: "ecr:GetRepositoryPolicy failed (a retry may succeed): ThrottlingException (HTTP 400): Rate exceeded".into(),
         }],
+        waived: 1,
+        waived_findings: vec![WaivedFinding {
+            repository: "vendor/scanner".into(),
+            rule: "no-root-principal".into(),
+            principal: Some("arn:aws:iam::444455556666:root".into()),
+            waiver: 1,
+            expires: Date::parse("2027-06-30").unwrap(),
+        }],
+        unmatched_waivers: vec![UnmatchedWaiver {
+            waiver: 2,
+            repository: "legacy/*".into(),
+            rule: "deny-by-default-required".into(),
+            expires: Date::parse("2027-03-31").unwrap(),
+        }],
+        matched_waivers: [1].into(),
         complete: false,
         resume_after: Some("team-z/last".into()),
         registry: RegistryTally {

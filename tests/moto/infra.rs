@@ -208,6 +208,15 @@ async fn every_template_deploys_on_moto_in_every_condition_combination() {
                     "{label}"
                 );
             }
+            // The findings sinks' grants exist only where their parameters enable them.
+            for (condition, action) in [
+                ("ImportFindings", "securityhub:BatchImportFindings"),
+                ("PutAlertEvents", "events:PutEvents"),
+            ] {
+                if combination["conditions"][condition] != true {
+                    granted.remove(action);
+                }
+            }
             assert_eq!(
                 strings(&combination["iam"]["actions"]),
                 granted,
@@ -217,8 +226,9 @@ async fn every_template_deploys_on_moto_in_every_condition_combination() {
     }
     // 16 combinations of the SAM template, 2 of the StackSet one, the trail, 8 of the hub
     // (reserved concurrency, e-mail, organization-wide scan) and 2 of the spoke (the role's
-    // region or another).
-    assert_eq!(stacks, 29);
+    // region or another); the function's three templates each times 4 for the findings sinks
+    // (Security Hub on or off, an event bus or none).
+    assert_eq!(stacks, 16 * 4 + 2 * 4 + 1 + 8 * 4 + 2);
     let skipped = report["checked_by_cfn_lint_only"].as_object().unwrap();
     for kind in NOT_EMULATED {
         assert!(skipped.contains_key(kind), "{kind}: {skipped:?}");
@@ -307,7 +317,7 @@ fn operations_in_code() -> BTreeSet<String> {
     code.split('"')
         .filter(|s| {
             let mut parts = s.split(':');
-            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm" | "sts" | "organizations"), Some(op), None)
+            matches!((parts.next(), parts.next(), parts.next()), (Some("ecr" | "sns" | "cloudtrail" | "ssm" | "sts" | "organizations" | "events" | "securityhub"), Some(op), None)
                 if op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()))
         })
         .map(str::to_owned)
@@ -364,7 +374,9 @@ fn the_function_may_do_only_what_the_code_calls() {
         "ecr:PutReplicationConfiguration",
         "ecr:SetRepositoryPolicy",
         "ecr:UpdateRepositoryCreationTemplate",
+        "events:PutEvents",
         "organizations:ListAccounts",
+        "securityhub:BatchImportFindings",
         "sns:Publish",
         "ssm:GetParameter",
         "ssm:PutParameter",
@@ -445,6 +457,21 @@ fn the_function_may_do_only_what_the_code_calls() {
                         resource,
                         r#"{"Fn::Sub":"arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}"#,
                         "{template}"
+                    );
+                }
+                // The findings sinks only where they are enabled, each on its one resource.
+                if action == "securityhub:BatchImportFindings" {
+                    assert_eq!(entry["condition"], "ImportFindings", "{template}");
+                    assert!(
+                        resource.contains(":product/${AWS::AccountId}/default"),
+                        "{template}: {resource}"
+                    );
+                }
+                if action == "events:PutEvents" {
+                    assert_eq!(entry["condition"], "PutAlertEvents", "{template}");
+                    assert!(
+                        resource.contains(":event-bus/${EventBusName}"),
+                        "{template}: {resource}"
                     );
                 }
                 // Listing the organization only where the scan covers it.

@@ -10,6 +10,7 @@
 
 mod aws;
 mod demo;
+mod findings;
 mod hub;
 mod infra;
 mod lambda_runtime;

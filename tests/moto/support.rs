@@ -96,7 +96,7 @@ impl Aws {
             queue: OnceLock::new(),
             registry: Recorded::new(ports.registry),
             history: Recorded::new(ports.history),
-            notifier: Recorded::new(ports.notifier),
+            notifier: Recorded::new(ports.notifier.sns),
             state: Recorded::new(ports.state),
         };
         if create_topic {

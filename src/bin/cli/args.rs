@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::Config;
 use ecr_policy_guard::config::{allowing, allowing_orgs, allowing_replication};
-use ecr_policy_guard_core::Mode;
+use ecr_policy_guard_core::{Date, Mode};
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +98,14 @@ pub enum Command {
         #[arg(long = "scan-region", value_name = "REGION")]
         scan_regions: Vec<String>,
     },
+    /// List the config's waivers: each active, expiring within 30 days, or expired
+    #[command(
+        after_help = "Exit codes: 0 every waiver active (or none), 1 a waiver is expiring or expired, 2 an invalid config."
+    )]
+    Waivers {
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Local demo on moto server (no AWS account): replays sample events in alert and revert
     /// mode and prints what the guard did, policies before and after, and the alerts as delivered
     Demo {
@@ -131,6 +139,10 @@ pub struct Settings {
     /// `allowed_replication_accounts`
     #[arg(long = "allow-replication-account", value_name = "ID")]
     pub allow_replication_accounts: Vec<String>,
+    /// Judge waivers as on this day (YYYY-MM-DD), and load the config on it [default: today,
+    /// UTC]
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub today: Option<Date>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -175,10 +187,12 @@ impl Settings {
         let mut config = match &self.config {
             Some(path) => {
                 let text = read_input(path, MAX_CONFIG_BYTES)?;
-                Config::from_toml(&text).with_context(|| display(path))?
+                let loaded_on = self.today.unwrap_or_else(ecr_policy_guard::clock::today);
+                Config::from_toml_on(&text, loaded_on).with_context(|| display(path))?
             }
             None => Config::default(),
         };
+        config.today = self.today;
         if !self.allow_root_accounts.is_empty() {
             config.rules.allowed_root_accounts =
                 allowing(self.allow_root_accounts.iter().map(String::as_str))
@@ -219,6 +233,15 @@ fn parse_account(s: &str) -> Result<String, String> {
             ecr_policy_guard_core::text::tick(s)
         ))
     }
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s).ok_or_else(|| {
+        format!(
+            "{} is not a date (YYYY-MM-DD)",
+            ecr_policy_guard_core::text::tick(s)
+        )
+    })
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

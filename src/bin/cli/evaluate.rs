@@ -1,4 +1,5 @@
-//! `evaluate`: the guard's decision on event files, with no AWS calls.
+//! `evaluate`: the guard's decision on event files (waivers applied, as on `--today`), with no
+//! AWS calls.
 
 use crate::args::Format;
 use crate::exit::Exit;
@@ -50,6 +51,7 @@ fn evaluate_one(
 ) -> Option<Outcome> {
     let result = read_input(path, MAX_EVENT_BYTES).and_then(|text| {
         evaluate(&text, &config.rules, config.mode)
+            .map(|outcome| config.waivers.apply(outcome, config.today()))
             .map_err(|e| {
                 let hint = match e {
                     EventError::PolicyNotEvent => {

@@ -1,7 +1,8 @@
 //! The CLI's exit codes, and the one place that maps outcomes to them.
 
 use ecr_policy_guard_core::render::text::CheckSummary;
-use ecr_policy_guard_core::{Action, ScanReport, SweepReport, Taken};
+use ecr_policy_guard_core::waiver::WaiverState;
+use ecr_policy_guard_core::{Action, ScanReport, SweepReport, Taken, WaiverStatus};
 use std::process::{ExitCode, Termination};
 
 /// Exit codes; part of the interface for scripts and CI.
@@ -48,6 +49,14 @@ impl Exit {
             Exit::Invalid
         } else {
             Exit::of_violations(s.non_compliant)
+        }
+    }
+
+    /// `waivers`: 1 when one needs attention (expiring within 30 days, or expired).
+    pub fn of_waivers(states: &[WaiverState]) -> Exit {
+        match states.iter().all(|s| s.status == WaiverStatus::Active) {
+            true => Exit::Clean,
+            false => Exit::Violations,
         }
     }
 

@@ -43,7 +43,7 @@ pub fn handle_command(aws: &AwsSettings, event: &str, style: Style) -> Result<Ex
     let incident = runtime()?.block_on(async {
         let judged = read.as_ref().ok().filter(|e| !matches!(e.change, Change::Ignored { .. }));
         let sdk = environment(judged.and_then(|e| e.facts.region.as_deref())).await?;
-        let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+        let ports = AwsPorts::for_config(&sdk, &config, topic_arn).await?;
         if config.spoke_role_name.is_some() {
             let accounts = accounts(&sdk, &config).await?;
             let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
@@ -101,7 +101,7 @@ pub fn scan_command(
         let report = runtime.block_on(async {
             let sdk = environment(None).await?;
             let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-            let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+            let ports = AwsPorts::for_config(&sdk, &config, topic_arn).await?;
             let accounts = accounts(&sdk, &config).await?;
             let positions = SsmPositions {
                 client: ports.state.client.clone(),
@@ -124,7 +124,7 @@ pub fn scan_command(
     let report = runtime.block_on(async {
         let sdk = environment(None).await?;
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
+        let ports = AwsPorts::for_config(&sdk, &config, topic_arn).await?;
         // The registry-level doors are judged against the caller's own account.
         let (account, _) = caller_identity(&sdk).await?;
         Ok::<_, anyhow::Error>(

@@ -16,7 +16,7 @@ use args::{Cli, Command};
 use clap::Parser;
 use ecr_policy_guard_core::Owner;
 use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
-use ecr_policy_guard_core::render::text::Style;
+use ecr_policy_guard_core::render::text::{Style, to_json, waivers_text};
 use exit::Exit;
 use std::io::IsTerminal;
 
@@ -87,6 +87,17 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
                 settings.format,
                 style,
             ))
+        }
+        Command::Waivers { settings } => {
+            let config = settings.load(None)?;
+            let today = config.today();
+            let states: Vec<_> = config.waivers.iter().map(|w| w.state(today)).collect();
+            let out = match settings.format {
+                args::Format::Json => to_json(&states) + "\n",
+                args::Format::Text => waivers_text(&states, today, style),
+            };
+            input::print(&out)?;
+            Ok(Exit::of_waivers(&states))
         }
         Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
         Command::Scan {

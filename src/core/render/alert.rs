@@ -4,7 +4,7 @@
 
 use super::{
     ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, actor_line, attributes, repository_arn,
-    source_text, violation_line,
+    source_text, violation_line, waiver_lines,
 };
 use crate::event::{EventFacts, Subject};
 use crate::incident::{Incident, Taken, rule_names};
@@ -28,8 +28,7 @@ pub fn headline(taken: Taken) -> &'static str {
 
 fn severity(incident: &Incident) -> &'static str {
     let any_serious = incident
-        .violations()
-        .iter()
+        .counted()
         .any(|v| v.rule != RuleId::DenyByDefaultRequired);
     if any_serious || matches!(incident.taken, Taken::RevertFailed | Taken::MalformedEvent) {
         "high"
@@ -45,7 +44,8 @@ pub fn render(incident: &Incident) -> Alert {
     let field = |get: fn(&EventFacts) -> &Option<String>| facts.and_then(|f| get(f).clone());
     let repository = field(|f| &f.repository);
     let account = field(|f| &f.account);
-    let rules = rule_names(incident.violations());
+    // The rules that caused the alert: waived violations are in the document, not here.
+    let rules = rule_names(incident.counted());
     let severity = severity(incident);
 
     // What the alert is about: a repository by name, or a registry-level door in words.
@@ -82,6 +82,7 @@ pub fn render(incident: &Incident) -> Alert {
         "detail": incident.detail,
         "violations": outcome.map(|o| o.violations.as_slice()).unwrap_or_default(),
         "copies_differ": outcome.is_some_and(|o| o.copies_differ),
+        "waivers": outcome.map(|o| o.waivers.as_slice()).unwrap_or_default(),
         "offending_policy": incident.offending_policy,
         "restored_policy": incident.target.as_ref().map(|t| &t.policy_text),
         "restored_from": incident.target.as_ref().map(|t| &t.source),
@@ -159,7 +160,11 @@ fn email(incident: &Incident) -> String {
         f.account.as_deref().unwrap_or(unknown),
         f.region.as_deref().unwrap_or(unknown)
     );
-    let broke = plural(outcome.violations.len(), "rule violation");
+    let waived = outcome.violations.iter().filter(|v| v.is_waived()).count();
+    let mut broke = plural(outcome.violations.len() - waived, "rule violation");
+    if waived > 0 {
+        let _ = write!(broke, " (and {waived} waived)");
+    }
     let what = match incident.taken {
         Taken::Nothing => format!("{place}: nothing to do."),
         Taken::Alerted => format!(
@@ -216,6 +221,13 @@ fn email(incident: &Incident) -> String {
         let _ = writeln!(out, "\nViolations:");
         for v in &outcome.violations {
             let _ = writeln!(out, "  - {}", violation_line(v));
+        }
+    }
+    let waivers = waiver_lines(outcome);
+    if !waivers.is_empty() {
+        let _ = writeln!(out, "\nWaivers:");
+        for line in waivers {
+            let _ = writeln!(out, "  - {line}");
         }
     }
     if let Some(detail) = &incident.detail {

@@ -3,12 +3,14 @@
 //! CLI's text and JSON ([`text`]). The lines they share live here.
 
 pub mod alert;
+pub mod findings;
 pub mod scan;
 pub mod sweep;
 pub mod text;
 
 use crate::decision::Outcome;
 use crate::event::{EventFacts, Subject};
+use crate::incident::{UnmatchedWaiver, WaivedFinding};
 use crate::remedy::{Target, TargetSource};
 use crate::rules::{RuleId, Violation};
 use crate::text::tick;
@@ -139,7 +141,73 @@ pub fn violation_line(v: &Violation) -> String {
         let _ = write!(line, ", {noun} {}", tick(principal));
     }
     let _ = write!(line, ": {}", v.message);
+    if let Some(mark) = &v.waiver {
+        let _ = write!(line, " [{}]", mark.text());
+    }
     line
+}
+
+/// The scan summary's lines on waivers: the waived violations (with where they are, `place`
+/// giving an account and region prefix in a sweep), then the waivers that matched nothing.
+pub fn waived_section<'a>(
+    out: &mut String,
+    waived: impl IntoIterator<Item = (String, &'a WaivedFinding)>,
+    unmatched: &[UnmatchedWaiver],
+) {
+    let mut waived = waived.into_iter().peekable();
+    if waived.peek().is_some() {
+        let _ = writeln!(
+            out,
+            "\nWaived (reported, not acted on, until the waiver expires):"
+        );
+        for (place, w) in waived {
+            let principal = w.principal.as_deref().map(tick).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  - {place}{} {} {principal}: waiver {} until {}",
+                w.repository, w.rule, w.waiver, w.expires
+            );
+        }
+    }
+    if !unmatched.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWaivers that matched nothing in the repositories checked (still needed?):"
+        );
+        for u in unmatched {
+            let _ = writeln!(
+                out,
+                "  - waiver {} ({} {}, until {})",
+                u.waiver,
+                tick(&u.repository),
+                u.rule,
+                u.expires
+            );
+        }
+    }
+}
+
+/// One line per waiver that matched: its number, scope and where it stands, then its reason.
+pub fn waiver_lines(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .waivers
+        .iter()
+        .map(|m| {
+            let s = &m.state;
+            format!(
+                "waiver {} ({}, {}): {} {}: {}",
+                s.waiver.number,
+                s.status.as_str(),
+                s.when(),
+                s.waiver.scope(),
+                match m.violations {
+                    1 => "matched 1 violation".to_owned(),
+                    n => format!("matched {n} violations"),
+                },
+                s.waiver.reason
+            )
+        })
+        .collect()
 }
 
 /// Who made the change, how, from where and when: "ACTOR via SERVICE from IP at TIME", each

@@ -1,6 +1,6 @@
 //! A [`ScanReport`] as the scheduled scan's summary alert.
 
-use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes};
+use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes, waived_section};
 use crate::decision::Mode;
 use crate::incident::ScanReport;
 use crate::text::{plural, repositories};
@@ -58,6 +58,9 @@ pub fn render_scan(report: &ScanReport) -> Alert {
         report.compliant,
         report.non_compliant
     );
+    if report.waived > 0 {
+        let _ = write!(email, ", {} waived", report.waived);
+    }
     if report.mode == Mode::Revert {
         let failures = plural(report.revert_failed, "revert failure");
         let _ = write!(email, ", {} reverted, {failures}", report.reverted);
@@ -87,6 +90,11 @@ pub fn render_scan(report: &ScanReport) -> Alert {
             );
         }
     }
+    waived_section(
+        &mut email,
+        report.waived_findings.iter().map(|w| (String::new(), w)),
+        &report.unmatched_waivers,
+    );
     if !report.unchecked.is_empty() {
         let _ = writeln!(
             email,

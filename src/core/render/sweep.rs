@@ -1,7 +1,7 @@
 //! A [`SweepReport`] (a scan over several accounts and regions) as its one summary alert: the
 //! totals, a line per target, then the offenders, the repositories and targets not checked.
 
-use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes};
+use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes, waived_section};
 use crate::decision::Mode;
 use crate::incident::MAX_LISTED_OFFENDERS;
 use crate::sweep::SweepReport;
@@ -67,6 +67,9 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
         t.compliant,
         t.non_compliant
     );
+    if t.waived > 0 {
+        let _ = write!(email, ", {} waived", t.waived);
+    }
     if report.mode == Mode::Revert {
         let failures = plural(t.revert_failed, "revert failure");
         let _ = write!(email, ", {} reverted, {failures}", t.reverted);
@@ -147,6 +150,15 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
             );
         }
     }
+    let waived = report.reports.iter().flat_map(|r| {
+        let place = format!("{} {} ", r.account.as_deref().unwrap_or_default(), r.region);
+        r.waived_findings.iter().map(move |w| (place.clone(), w))
+    });
+    waived_section(
+        &mut email,
+        waived.take(MAX_LISTED_OFFENDERS),
+        &report.unmatched_waivers,
+    );
     if t.unchecked > 0 || t.registry.unchecked > 0 {
         let _ = writeln!(
             email,

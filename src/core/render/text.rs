@@ -2,13 +2,14 @@
 //! (JSON). Every renderer reads the same evidence values; none of them re-derives a verdict.
 
 use super::alert::headline;
-use super::{actor_line, source_text, violation_line};
+use super::{actor_line, source_text, violation_line, waiver_lines};
 use crate::decision::{Action, Mode, Outcome};
 use crate::event::Subject;
 use crate::incident::{Incident, Taken};
 use crate::remedy::Target;
 use crate::rules::Violation;
 use crate::text::plural;
+use crate::waiver::{Date, WaiverState, WaiverStatus};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -93,20 +94,52 @@ pub fn action_text(action: Action, mode: Mode, subject: Subject) -> String {
     }
 }
 
+/// `waivers` as text: a count, then per waiver its status, number, scope, expiry and reason.
+pub fn waivers_text(states: &[WaiverState], today: Date, style: Style) -> String {
+    let count = |status| states.iter().filter(|s| s.status == status).count();
+    let mut out = format!(
+        "{} on {today}: {} active, {} expiring within 30 days, {} expired\n",
+        plural(states.len(), "waiver"),
+        count(WaiverStatus::Active),
+        count(WaiverStatus::Expiring),
+        count(WaiverStatus::Expired)
+    );
+    for s in states {
+        let status = match s.status {
+            WaiverStatus::Active => style.good("ACTIVE  "),
+            WaiverStatus::Expiring => style.bad("EXPIRING"),
+            WaiverStatus::Expired => style.dim("EXPIRED "),
+        };
+        let _ = writeln!(
+            out,
+            "{status} waiver {}: {}, {}: {}",
+            s.waiver.number,
+            s.waiver.scope(),
+            s.when(),
+            s.waiver.reason
+        );
+    }
+    out
+}
+
 /// `evaluate` as text: the verdict and event, one line per violation, then what would happen.
 pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
     let verdict = match outcome.action {
         Action::Ignore => style.dim("IGNORED"),
+        // Violations and nothing to do: every one of them is waived.
+        Action::None if !outcome.violations.is_empty() => style.good("WAIVED"),
         Action::None => style.good("COMPLIANT"),
         Action::Alert => style.bad("ALERT"),
         Action::Revert => style.bad("REVERT"),
     };
     let mut out = outcome_lines(outcome, &verdict);
-    let _ = writeln!(
-        out,
-        "  would: {}",
-        action_text(outcome.action, outcome.mode, outcome.facts.subject)
-    );
+    let would = match outcome.action {
+        Action::None if !outcome.violations.is_empty() => {
+            "nothing: every violation is waived".to_owned()
+        }
+        action => action_text(action, outcome.mode, outcome.facts.subject),
+    };
+    let _ = writeln!(out, "  would: {would}");
     out
 }
 
@@ -132,6 +165,9 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
     let _ = writeln!(out, "  {}", outcome.reason);
     for v in &outcome.violations {
         let _ = writeln!(out, "  - {}", violation_line(v));
+    }
+    for line in waiver_lines(outcome) {
+        let _ = writeln!(out, "  {line}");
     }
     out
 }
@@ -191,6 +227,7 @@ pub fn incident_text(incident: &Incident, style: Style) -> String {
         Some(outcome) => {
             let headline = match (incident.taken, outcome.action) {
                 (Taken::Nothing, Action::Ignore) => style.dim("IGNORED"),
+                (Taken::Nothing, _) if !outcome.violations.is_empty() => style.good("WAIVED"),
                 (Taken::Nothing, _) => style.good("COMPLIANT"),
                 (taken, _) => style.bad(headline(taken)),
             };
