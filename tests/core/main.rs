@@ -11,6 +11,7 @@
 mod alerts;
 mod fixtures;
 mod fuzz_regressions;
+mod iac;
 mod properties;
 mod remedy;
 mod tally;

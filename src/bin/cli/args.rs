@@ -34,10 +34,22 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         jsonl: Vec<String>,
         /// The repository's own account (12 digits): a deny-by-default may exempt it, and an AWS
-        /// service acting for it may be granted. Without it, no account counts as own
+        /// service acting for it may be granted. Without it, no account counts as own in a policy
+        /// file; a template deploys into `AWS::AccountId` 123456789012
         #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
         account: Option<String>,
-        /// Policy JSON files, or `-` for standard input; one file keeps the single-result output
+        /// Templates: a CloudFormation parameter's value (repeatable); others take their `Default`
+        #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = crate::iac::parse_parameter)]
+        parameters: Vec<(String, String)>,
+        /// Templates: `AWS::Region` [default: us-east-1]
+        #[arg(long, value_name = "REGION", value_parser = crate::iac::parse_region)]
+        region: Option<String>,
+        /// Templates: `AWS::Partition` [default: aws]
+        #[arg(long, value_name = "PARTITION", value_parser = crate::iac::parse_partition)]
+        partition: Option<String>,
+        /// Policy JSON files, CloudFormation/SAM templates (YAML or JSON) or Terraform plans
+        /// (`terraform show -json`), or `-` for standard input; one policy file keeps the
+        /// single-result output
         #[arg(required_unless_present = "jsonl")]
         policies: Vec<String>,
     },
@@ -188,6 +200,22 @@ impl Settings {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0, for code scanning (`check` only)
+    Sarif,
+    /// JUnit XML, for CI test reports (`check` only)
+    Junit,
+}
+
+impl Format {
+    /// The commands other than `check` write text or JSON only.
+    pub fn text_or_json(self, command: &str) -> Result<Format> {
+        match self {
+            Format::Text | Format::Json => Ok(self),
+            Format::Sarif | Format::Junit => {
+                anyhow::bail!("`--format sarif` and `--format junit` are for `check`, not `{command}`")
+            }
+        }
+    }
 }
 
 fn parse_account(s: &str) -> Result<String, String> {

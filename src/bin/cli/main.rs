@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod evaluate;
 mod exit;
+mod iac;
 mod input;
 mod live;
 
@@ -45,6 +46,9 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             settings,
             jsonl,
             account,
+            parameters,
+            region,
+            partition,
             policies,
         } => {
             let config = settings.load(None)?;
@@ -58,6 +62,15 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
                 format: settings.format,
                 style,
             };
+            let deployment = iac::Deployment {
+                account: account.as_deref(),
+                region: region.as_deref(),
+                partition: partition.as_deref(),
+                parameters: &parameters,
+            };
+            if let Some(exit) = iac::run(&check, &deployment, &policies, &jsonl)? {
+                return Ok(exit);
+            }
             match (jsonl.is_empty(), policies.as_slice()) {
                 (true, [policy]) => check.one(policy),
                 _ => check.batch(&policies, &jsonl),
@@ -68,6 +81,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             mode,
             events,
         } => {
+            settings.format.text_or_json("evaluate")?;
             let config = settings.load(mode)?;
             Ok(evaluate::evaluate_all(
                 &events,
@@ -76,13 +90,19 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
                 style,
             ))
         }
-        Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
+        Command::Handle { aws, event } => {
+            aws.settings.format.text_or_json("handle")?;
+            live::handle_command(&aws, &event, style)
+        }
         Command::Scan {
             aws,
             max_seconds,
             scan_accounts,
             scan_regions,
-        } => live::scan_command(&aws, max_seconds, &scan_accounts, &scan_regions),
+        } => {
+            aws.settings.format.text_or_json("scan")?;
+            live::scan_command(&aws, max_seconds, &scan_accounts, &scan_regions)
+        }
         #[cfg(feature = "demo")]
         Command::Demo {
             verbose,

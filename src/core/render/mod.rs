@@ -3,6 +3,9 @@
 //! CLI's text and JSON ([`text`]). The lines they share live here.
 
 pub mod alert;
+pub mod findings;
+pub mod junit;
+pub mod sarif;
 pub mod scan;
 pub mod sweep;
 pub mod text;
