@@ -59,8 +59,9 @@ if [ "$(cat "$venv/.cargo-lambda" 2> /dev/null)" != "$version" ]; then
 fi
 export PATH="$venv/bin:$PATH"
 echo "package: building $architecture ($target)" >&2
-# Only the Lambda's feature: no CLI, no demo, fewer crates in the shipped binary.
-cargo lambda build --release --locked --no-default-features --features lambda \
+# Only the Lambda's feature: no CLI, no demo, fewer crates in the shipped binary; the `lambda`
+# profile (Cargo.toml) optimises for size.
+cargo lambda build --profile lambda --locked --no-default-features --features lambda \
   --bin ecr-policy-guard-lambda --output-format zip --lambda-dir target/lambda "$flag" >&2
 zip="target/lambda/ecr-policy-guard-lambda/bootstrap.zip"
 

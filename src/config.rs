@@ -54,6 +54,8 @@ pub mod env {
     pub const ALLOWED_ROOT_ACCOUNTS: &str = "GUARD_ALLOWED_ROOT_ACCOUNTS";
     /// Comma- or space-separated organization ids.
     pub const ALLOWED_ORG_IDS: &str = "GUARD_ALLOWED_ORG_IDS";
+    /// Comma- or space-separated account ids replication may copy images to.
+    pub const ALLOWED_REPLICATION_ACCOUNTS: &str = "GUARD_ALLOWED_REPLICATION_ACCOUNTS";
     pub const ALERT_TOPIC_ARN: &str = "GUARD_ALERT_TOPIC_ARN";
     pub const BASELINE_POLICY: &str = "GUARD_BASELINE_POLICY";
     /// The SSM parameter for the scan's position.
@@ -82,6 +84,8 @@ pub enum ConfigError {
         "`allowed_org_ids` entry {0} is not an organization id (`o-` and 10 to 32 lowercase letters or digits)"
     )]
     Org(String),
+    #[error("`allowed_replication_accounts` entry {0} is not a 12-digit account id")]
+    ReplicationAccount(String),
     #[error("`alert_topic_arn` {0} is not an SNS topic ARN")]
     TopicArn(String),
     #[error("`baseline_policy` is not usable: {0}")]
@@ -118,6 +122,7 @@ struct ConfigFile {
     mode: Option<Mode>,
     allowed_root_accounts: Option<Vec<String>>,
     allowed_org_ids: Option<Vec<String>>,
+    allowed_replication_accounts: Option<Vec<String>>,
     alert_topic_arn: Option<String>,
     baseline_policy: Option<String>,
     scan_state_parameter: Option<String>,
@@ -146,14 +151,21 @@ impl Config {
             toml::from_str(text).map_err(|e| ConfigError::Setting(one_line(e)))?;
         let config = Config {
             mode: file.mode.unwrap_or_default(),
-            rules: allowing(
-                file.allowed_root_accounts
+            rules: allowing_replication(
+                allowing_orgs(
+                    allowing(
+                        file.allowed_root_accounts
+                            .iter()
+                            .flatten()
+                            .map(String::as_str),
+                    )?,
+                    file.allowed_org_ids.iter().flatten().map(String::as_str),
+                )?,
+                file.allowed_replication_accounts
                     .iter()
                     .flatten()
                     .map(String::as_str),
-            )?
-            .with_orgs(file.allowed_org_ids.iter().flatten().map(String::as_str))
-            .map_err(|OrgAllowlistError(entry)| ConfigError::Org(tick(&entry)))?,
+            )?,
             alert_topic_arn: file.alert_topic_arn,
             baseline_policy: file.baseline_policy,
             scan_state_parameter: file.scan_state_parameter,
@@ -192,14 +204,17 @@ impl Config {
             })?;
         }
         if let Some(list) = get(env::ALLOWED_ROOT_ACCOUNTS) {
-            let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
-            config.rules =
-                allowing(list_entries(&list)).map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?;
-            config.rules.allowed_org_ids = orgs;
+            config.rules.allowed_root_accounts = allowing(list_entries(&list))
+                .map_err(in_var(env::ALLOWED_ROOT_ACCOUNTS))?
+                .allowed_root_accounts;
         }
         if let Some(list) = get(env::ALLOWED_ORG_IDS) {
             config.rules = allowing_orgs(config.rules, list_entries(&list))
                 .map_err(in_var(env::ALLOWED_ORG_IDS))?;
+        }
+        if let Some(list) = get(env::ALLOWED_REPLICATION_ACCOUNTS) {
+            config.rules = allowing_replication(config.rules, list_entries(&list))
+                .map_err(in_var(env::ALLOWED_REPLICATION_ACCOUNTS))?;
         }
         if let Some(arn) = get(env::ALERT_TOPIC_ARN) {
             config.alert_topic_arn = Some(arn.trim().to_owned());
@@ -360,6 +375,17 @@ pub fn allowing_orgs<'a>(
     rules
         .with_orgs(entries)
         .map_err(|OrgAllowlistError(entry)| ConfigError::Org(tick(&entry)))
+}
+
+/// The same rules allowing replication to these accounts instead of the ones they allowed; a bad
+/// entry is named as an `allowed_replication_accounts` entry.
+pub fn allowing_replication<'a>(
+    rules: RuleConfig,
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<RuleConfig, ConfigError> {
+    rules
+        .with_replication_accounts(entries)
+        .map_err(|AllowlistError(entry)| ConfigError::ReplicationAccount(tick(&entry)))
 }
 
 /// The rules allowing these entries (12-digit ids or account root ARNs, both meaning the
@@ -584,6 +610,55 @@ mod tests {
         assert_eq!(
             err,
             "`allowed_root_accounts` entry `1234` is not a 12-digit account id or an account root ARN"
+        );
+    }
+
+    #[test]
+    fn replication_accounts_come_from_the_file_or_the_variable_and_each_list_stays_its_own() {
+        let config = Config::from_toml(
+            "allowed_root_accounts = [\"111122223333\"]\nallowed_replication_accounts = [\"444455556666\"]\n",
+        )
+        .unwrap();
+        let ids = |set: &std::collections::BTreeSet<_>| {
+            set.iter()
+                .map(|a: &ecr_policy_guard_core::rules::AccountId| a.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&config.rules.allowed_replication_accounts),
+            ["444455556666"]
+        );
+        // The root allowlist from the environment keeps the file's replication list.
+        let file = "allowed_replication_accounts = [\"444455556666\"]";
+        let config = Config::from_env(|k| match k {
+            env::CONFIG => Some(file.to_owned()),
+            env::ALLOWED_ROOT_ACCOUNTS => Some("111122223333".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            ids(&config.rules.allowed_replication_accounts),
+            ["444455556666"]
+        );
+        assert_eq!(ids(&config.rules.allowed_root_accounts), ["111122223333"]);
+        let config = Config::from_env(|k| {
+            (k == env::ALLOWED_REPLICATION_ACCOUNTS)
+                .then(|| "555566667777, 666677778888".to_owned())
+        })
+        .unwrap();
+        assert_eq!(
+            ids(&config.rules.allowed_replication_accounts),
+            ["555566667777", "666677778888"]
+        );
+        let err = Config::from_env(|k| {
+            (k == env::ALLOWED_REPLICATION_ACCOUNTS)
+                .then(|| "arn:aws:iam::555566667777:root".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "environment variable `GUARD_ALLOWED_REPLICATION_ACCOUNTS`: `allowed_replication_accounts` entry `arn:aws:iam::555566667777:root` is not a 12-digit account id"
         );
     }
 }

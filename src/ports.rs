@@ -4,6 +4,7 @@
 //! [`crate::adapters::aws`] (the SDK) and [`crate::adapters::memory`] (in-memory, for tests and
 //! dry runs).
 
+use ecr_policy_guard_core::registry::{CreationTemplate, Replication};
 use ecr_policy_guard_core::render::Alert;
 use std::future::Future;
 
@@ -55,7 +56,9 @@ impl PortError {
     }
 }
 
-/// Repository policies (ECR).
+/// ECR: repository policies, and the registry-level doors into every repository (the registry
+/// policy, repository creation templates, replication). The registry-level calls act on the
+/// adapter's own account and region, as the ECR API does.
 pub trait Registry {
     /// The live policy text, or `None` when the repository has no policy.
     fn get_policy(
@@ -76,6 +79,38 @@ pub trait Registry {
         &self,
         next_token: Option<String>,
     ) -> impl Future<Output = Result<RepositoryPage, PortError>> + Send;
+
+    /// The registry policy (`None`: the registry has none).
+    fn get_registry_policy(&self)
+    -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
+    fn put_registry_policy(
+        &self,
+        policy_text: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Deletes the registry policy; a registry without one is left as it is.
+    fn delete_registry_policy(&self) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Every repository creation template of the registry.
+    fn list_templates(
+        &self,
+    ) -> impl Future<Output = Result<Vec<CreationTemplate>, PortError>> + Send;
+
+    /// Sets the repository policy of the template for `prefix`.
+    fn set_template_policy(
+        &self,
+        prefix: &str,
+        policy_text: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The replication configuration (no rules: the registry replicates nothing).
+    fn get_replication(&self) -> impl Future<Output = Result<Replication, PortError>> + Send;
+
+    fn put_replication(
+        &self,
+        configuration: &Replication,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// A repository as listed.
@@ -100,7 +135,7 @@ pub trait ScanState {
     fn save(&self, after: Option<&str>) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// One page of `SetRepositoryPolicy` CloudTrail records, newest first.
+/// One page of CloudTrail records of one API call, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryPage {
     /// Each record's CloudTrail JSON, as `LookupEvents` returns it.
@@ -110,9 +145,11 @@ pub struct HistoryPage {
 
 /// CloudTrail event history.
 pub trait History {
-    /// `SetRepositoryPolicy` records at or before `before` (an ISO-8601 time), newest first.
+    /// Records of `event_name` (`SetRepositoryPolicy`, `PutRegistryPolicy`) at or before
+    /// `before` (an ISO-8601 time), newest first.
     fn policy_changes(
         &self,
+        event_name: &str,
         before: Option<&str>,
         next_token: Option<String>,
     ) -> impl Future<Output = Result<HistoryPage, PortError>> + Send;

@@ -13,6 +13,9 @@ use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
+use ecr_policy_guard_core::registry::{
+    CreationTemplate, Destination, Replication, ReplicationRule, RepositoryFilter,
+};
 use ecr_policy_guard_core::render::Alert;
 use ecr_policy_guard_core::text::tick;
 use std::collections::HashMap;
@@ -184,6 +187,162 @@ impl Registry for EcrRegistry {
             next_token: out.next_token,
         })
     }
+
+    async fn get_registry_policy(&self) -> Result<Option<String>, PortError> {
+        match self.client.get_registry_policy().send().await {
+            Ok(output) => Ok(output.policy_text),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_registry_policy_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify("ecr:GetRegistryPolicy", &e)),
+        }
+    }
+
+    async fn put_registry_policy(&self, policy_text: &str) -> Result<(), PortError> {
+        self.client
+            .put_registry_policy()
+            .policy_text(policy_text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("ecr:PutRegistryPolicy", &e))
+    }
+
+    async fn delete_registry_policy(&self) -> Result<(), PortError> {
+        match self.client.delete_registry_policy().send().await {
+            Ok(_) => Ok(()),
+            // Already gone: the state the guard wants.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_registry_policy_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("ecr:DeleteRegistryPolicy", &e)),
+        }
+    }
+
+    async fn list_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        let mut templates = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_repository_creation_templates()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("ecr:DescribeRepositoryCreationTemplates", &e))?;
+            for t in out.repository_creation_templates.unwrap_or_default() {
+                templates.push(CreationTemplate {
+                    prefix: t.prefix.unwrap_or_default(),
+                    applied_for: t
+                        .applied_for
+                        .iter()
+                        .flatten()
+                        .map(|a| a.as_str().to_owned())
+                        .collect(),
+                    repository_policy: t.repository_policy,
+                });
+            }
+            token = out.next_token;
+            if token.is_none() {
+                return Ok(templates);
+            }
+        }
+    }
+
+    async fn set_template_policy(&self, prefix: &str, policy_text: &str) -> Result<(), PortError> {
+        self.client
+            .update_repository_creation_template()
+            .prefix(prefix)
+            .repository_policy(policy_text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("ecr:UpdateRepositoryCreationTemplate", &e))
+    }
+
+    async fn get_replication(&self) -> Result<Replication, PortError> {
+        let out = self
+            .client
+            .describe_registry()
+            .send()
+            .await
+            .map_err(|e| classify("ecr:DescribeRegistry", &e))?;
+        let rules = out
+            .replication_configuration
+            .map(|c| c.rules)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|rule| ReplicationRule {
+                destinations: rule
+                    .destinations
+                    .into_iter()
+                    .map(|d| Destination {
+                        region: d.region,
+                        registry_id: d.registry_id,
+                    })
+                    .collect(),
+                repository_filters: rule
+                    .repository_filters
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|f| RepositoryFilter {
+                        filter: f.filter,
+                        filter_type: f.filter_type.as_str().to_owned(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Replication { rules })
+    }
+
+    async fn put_replication(&self, configuration: &Replication) -> Result<(), PortError> {
+        use aws_sdk_ecr::types as ecr;
+        let operation = "ecr:PutReplicationConfiguration";
+        let invalid = |e: aws_sdk_ecr::error::BuildError| PortError::Failed {
+            operation,
+            message: e.to_string(),
+        };
+        let mut rules = Vec::new();
+        for rule in &configuration.rules {
+            let mut built = ecr::ReplicationRule::builder();
+            for d in &rule.destinations {
+                built = built.destinations(
+                    ecr::ReplicationDestination::builder()
+                        .region(&d.region)
+                        .registry_id(&d.registry_id)
+                        .build()
+                        .map_err(invalid)?,
+                );
+            }
+            for f in &rule.repository_filters {
+                built = built.repository_filters(
+                    ecr::RepositoryFilter::builder()
+                        .filter(&f.filter)
+                        .filter_type(ecr::RepositoryFilterType::from(f.filter_type.as_str()))
+                        .build()
+                        .map_err(invalid)?,
+                );
+            }
+            rules.push(built.build().map_err(invalid)?);
+        }
+        let configuration = ecr::ReplicationConfiguration::builder()
+            .set_rules(Some(rules))
+            .build()
+            .map_err(invalid)?;
+        self.client
+            .put_replication_configuration()
+            .replication_configuration(configuration)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(operation, &e))
+    }
 }
 
 /// The scan's position, in one SSM parameter (a String; `-` means "start from the top").
@@ -232,7 +391,7 @@ impl ScanState for SsmScanState {
     }
 }
 
-/// `SetRepositoryPolicy` records from CloudTrail event history (90 days, this region).
+/// Records of one ECR call from CloudTrail event history (90 days, this region).
 pub struct CloudTrailHistory {
     pub client: aws_sdk_cloudtrail::Client,
 }
@@ -243,13 +402,14 @@ const LOOKUP_PAGE_SIZE: i32 = 50;
 impl History for CloudTrailHistory {
     async fn policy_changes(
         &self,
+        event_name: &str,
         before: Option<&str>,
         next_token: Option<String>,
     ) -> Result<HistoryPage, PortError> {
         let operation = "cloudtrail:LookupEvents";
         let attribute = LookupAttribute::builder()
             .attribute_key(LookupAttributeKey::EventName)
-            .attribute_value("SetRepositoryPolicy")
+            .attribute_value(event_name)
             .build()
             .map_err(|e| PortError::Failed {
                 operation,
@@ -678,16 +838,58 @@ impl Registry for AccountScope<'_> {
         let clients = self.clients().await?;
         clients.registry.list_repositories(next_token).await
     }
+
+    async fn get_registry_policy(&self) -> Result<Option<String>, PortError> {
+        self.clients().await?.registry.get_registry_policy().await
+    }
+
+    async fn put_registry_policy(&self, policy_text: &str) -> Result<(), PortError> {
+        let clients = self.clients().await?;
+        clients.registry.put_registry_policy(policy_text).await
+    }
+
+    async fn delete_registry_policy(&self) -> Result<(), PortError> {
+        self.clients()
+            .await?
+            .registry
+            .delete_registry_policy()
+            .await
+    }
+
+    async fn list_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        self.clients().await?.registry.list_templates().await
+    }
+
+    async fn set_template_policy(&self, prefix: &str, policy_text: &str) -> Result<(), PortError> {
+        let clients = self.clients().await?;
+        clients
+            .registry
+            .set_template_policy(prefix, policy_text)
+            .await
+    }
+
+    async fn get_replication(&self) -> Result<Replication, PortError> {
+        self.clients().await?.registry.get_replication().await
+    }
+
+    async fn put_replication(&self, configuration: &Replication) -> Result<(), PortError> {
+        let clients = self.clients().await?;
+        clients.registry.put_replication(configuration).await
+    }
 }
 
 impl History for AccountScope<'_> {
     async fn policy_changes(
         &self,
+        event_name: &str,
         before: Option<&str>,
         next_token: Option<String>,
     ) -> Result<HistoryPage, PortError> {
         let clients = self.clients().await?;
-        clients.history.policy_changes(before, next_token).await
+        clients
+            .history
+            .policy_changes(event_name, before, next_token)
+            .await
     }
 }
 

@@ -9,6 +9,7 @@ use crate::ports::{
     Accounts, History, HistoryPage, Notifier, PortError, Ports, Positions, Registry,
     RepositoryPage, RepositoryRef, ScanState,
 };
+use ecr_policy_guard_core::registry::{CreationTemplate, Replication};
 use ecr_policy_guard_core::render::Alert;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -28,6 +29,10 @@ pub struct Memory {
     history: Mutex<Vec<Vec<String>>>,
     alerts: Mutex<Vec<Alert>>,
     position: Mutex<Option<String>>,
+    registry_policy: Mutex<Option<String>>,
+    /// Creation templates by prefix.
+    templates: Mutex<BTreeMap<String, CreationTemplate>>,
+    replication: Mutex<Replication>,
 }
 
 impl Memory {
@@ -59,6 +64,38 @@ impl Memory {
             }
             None => pages.push(records),
         }
+    }
+
+    /// The registry policy (`None`: none).
+    pub fn with_registry_policy(self, policy: Option<&str>) -> Memory {
+        *lock(&self.registry_policy) = policy.map(str::to_owned);
+        self
+    }
+
+    /// Adds (or replaces) a creation template.
+    pub fn with_template(self, template: CreationTemplate) -> Memory {
+        lock(&self.templates).insert(template.prefix.clone(), template);
+        self
+    }
+
+    pub fn with_replication(self, configuration: Replication) -> Memory {
+        *lock(&self.replication) = configuration;
+        self
+    }
+
+    /// The registry policy now.
+    pub fn registry_policy(&self) -> Option<String> {
+        lock(&self.registry_policy).clone()
+    }
+
+    /// The template for `prefix` now.
+    pub fn template(&self, prefix: &str) -> Option<CreationTemplate> {
+        lock(&self.templates).get(prefix).cloned()
+    }
+
+    /// The replication configuration now.
+    pub fn replication(&self) -> Replication {
+        lock(&self.replication).clone()
     }
 
     /// Creates the repository if needed and sets (or removes) its policy.
@@ -129,18 +166,75 @@ impl Registry for Memory {
             next_token: None,
         })
     }
+
+    async fn get_registry_policy(&self) -> Result<Option<String>, PortError> {
+        Ok(self.registry_policy())
+    }
+
+    async fn put_registry_policy(&self, policy_text: &str) -> Result<(), PortError> {
+        *lock(&self.registry_policy) = Some(policy_text.to_owned());
+        Ok(())
+    }
+
+    async fn delete_registry_policy(&self) -> Result<(), PortError> {
+        *lock(&self.registry_policy) = None;
+        Ok(())
+    }
+
+    async fn list_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        Ok(lock(&self.templates).values().cloned().collect())
+    }
+
+    async fn set_template_policy(&self, prefix: &str, policy_text: &str) -> Result<(), PortError> {
+        match lock(&self.templates).get_mut(prefix) {
+            Some(template) => {
+                template.repository_policy = Some(policy_text.to_owned());
+                Ok(())
+            }
+            None => Err(PortError::Failed {
+                operation: "ecr:UpdateRepositoryCreationTemplate",
+                message: format!(
+                    "TemplateNotFoundException (HTTP 400): no repository creation template with prefix '{prefix}'"
+                ),
+            }),
+        }
+    }
+
+    async fn get_replication(&self) -> Result<Replication, PortError> {
+        Ok(self.replication())
+    }
+
+    async fn put_replication(&self, configuration: &Replication) -> Result<(), PortError> {
+        *lock(&self.replication) = configuration.clone();
+        Ok(())
+    }
 }
 
 impl History for Memory {
     async fn policy_changes(
         &self,
+        event_name: &str,
         _before: Option<&str>,
         next_token: Option<String>,
     ) -> Result<HistoryPage, PortError> {
         let pages = lock(&self.history);
         let index = next_token.and_then(|t| t.parse().ok()).unwrap_or(0usize);
+        // As `LookupEvents` with an `EventName` attribute: only that call's records.
+        let named = |record: &String| {
+            serde_json::from_str::<serde_json::Value>(record)
+                .ok()
+                .and_then(|r| {
+                    r.get("eventName")
+                        .and_then(|n| n.as_str())
+                        .map(|n| n == event_name)
+                })
+                .unwrap_or(true)
+        };
         Ok(HistoryPage {
-            records: pages.get(index).cloned().unwrap_or_default(),
+            records: pages
+                .get(index)
+                .map(|page| page.iter().filter(|r| named(r)).cloned().collect())
+                .unwrap_or_default(),
             next_token: (index + 1 < pages.len()).then(|| (index + 1).to_string()),
         })
     }
@@ -240,15 +334,46 @@ impl Registry for MemoryScope<'_> {
     async fn list_repositories(&self, token: Option<String>) -> Result<RepositoryPage, PortError> {
         self.reach()?.list_repositories(token).await
     }
+
+    async fn get_registry_policy(&self) -> Result<Option<String>, PortError> {
+        self.reach()?.get_registry_policy().await
+    }
+
+    async fn put_registry_policy(&self, policy_text: &str) -> Result<(), PortError> {
+        self.reach()?.put_registry_policy(policy_text).await
+    }
+
+    async fn delete_registry_policy(&self) -> Result<(), PortError> {
+        self.reach()?.delete_registry_policy().await
+    }
+
+    async fn list_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        self.reach()?.list_templates().await
+    }
+
+    async fn set_template_policy(&self, prefix: &str, policy_text: &str) -> Result<(), PortError> {
+        self.reach()?.set_template_policy(prefix, policy_text).await
+    }
+
+    async fn get_replication(&self) -> Result<Replication, PortError> {
+        self.reach()?.get_replication().await
+    }
+
+    async fn put_replication(&self, configuration: &Replication) -> Result<(), PortError> {
+        self.reach()?.put_replication(configuration).await
+    }
 }
 
 impl History for MemoryScope<'_> {
     async fn policy_changes(
         &self,
+        event_name: &str,
         before: Option<&str>,
         token: Option<String>,
     ) -> Result<HistoryPage, PortError> {
-        self.reach()?.policy_changes(before, token).await
+        self.reach()?
+            .policy_changes(event_name, before, token)
+            .await
     }
 }
 
@@ -408,16 +533,52 @@ impl<T: Registry + Sync> Registry for Recorded<T> {
         self.record("ecr:DescribeRepositories", "")?;
         self.inner.list_repositories(token).await
     }
+
+    async fn get_registry_policy(&self) -> Result<Option<String>, PortError> {
+        self.record("ecr:GetRegistryPolicy", "")?;
+        self.inner.get_registry_policy().await
+    }
+
+    async fn put_registry_policy(&self, policy_text: &str) -> Result<(), PortError> {
+        self.record("ecr:PutRegistryPolicy", "")?;
+        self.inner.put_registry_policy(policy_text).await
+    }
+
+    async fn delete_registry_policy(&self) -> Result<(), PortError> {
+        self.record("ecr:DeleteRegistryPolicy", "")?;
+        self.inner.delete_registry_policy().await
+    }
+
+    async fn list_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        self.record("ecr:DescribeRepositoryCreationTemplates", "")?;
+        self.inner.list_templates().await
+    }
+
+    async fn set_template_policy(&self, prefix: &str, policy_text: &str) -> Result<(), PortError> {
+        self.record("ecr:UpdateRepositoryCreationTemplate", prefix)?;
+        self.inner.set_template_policy(prefix, policy_text).await
+    }
+
+    async fn get_replication(&self) -> Result<Replication, PortError> {
+        self.record("ecr:DescribeRegistry", "")?;
+        self.inner.get_replication().await
+    }
+
+    async fn put_replication(&self, configuration: &Replication) -> Result<(), PortError> {
+        self.record("ecr:PutReplicationConfiguration", "")?;
+        self.inner.put_replication(configuration).await
+    }
 }
 
 impl<T: History + Sync> History for Recorded<T> {
     async fn policy_changes(
         &self,
+        event_name: &str,
         before: Option<&str>,
         token: Option<String>,
     ) -> Result<HistoryPage, PortError> {
-        self.record("cloudtrail:LookupEvents", "")?;
-        self.inner.policy_changes(before, token).await
+        self.record("cloudtrail:LookupEvents", event_name)?;
+        self.inner.policy_changes(event_name, before, token).await
     }
 }
 
@@ -496,12 +657,18 @@ mod tests {
     fn history_pages_are_served_in_order_with_tokens() {
         let memory = Memory::new("1").with_history(vec![vec!["a".into()], vec!["b".into()]]);
         block_on(async {
-            let first = memory.policy_changes(None, None).await.unwrap();
+            let first = memory
+                .policy_changes("SetRepositoryPolicy", None, None)
+                .await
+                .unwrap();
             assert_eq!(
                 (first.records, first.next_token.clone()),
                 (vec!["a".to_owned()], Some("1".into()))
             );
-            let second = memory.policy_changes(None, first.next_token).await.unwrap();
+            let second = memory
+                .policy_changes("SetRepositoryPolicy", None, first.next_token)
+                .await
+                .unwrap();
             assert_eq!(
                 (second.records, second.next_token),
                 (vec!["b".to_owned()], None)

@@ -164,7 +164,7 @@ where
             notifier: hub.notifier,
             state: &state,
         };
-        match scan_registry(config, region, ports, should_stop).await {
+        match scan_registry(config, Some(account), region, ports, should_stop).await {
             Ok(mut target) => {
                 target.account.get_or_insert_with(|| account.clone());
                 let done = target.complete;

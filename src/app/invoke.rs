@@ -38,9 +38,15 @@ where
     match read_event(payload) {
         Ok(Payload::Scheduled(facts)) => {
             let region = facts.region.unwrap_or_default();
-            scan(config, &region, ports, should_stop)
-                .await
-                .map(Invocation::Scan)
+            scan(
+                config,
+                facts.account.as_deref(),
+                &region,
+                ports,
+                should_stop,
+            )
+            .await
+            .map(Invocation::Scan)
         }
         Ok(Payload::Change(event)) => handle_read(Ok(event), config, ports)
             .await

@@ -1,13 +1,16 @@
-//! One decision carried out: decide, and in revert mode read the live policy, choose the target
-//! (CloudTrail history first where it applies), check it, and write it unless the revert is
-//! already in place or superseded. The choices are the pure [`ecr_policy_guard_core::remedy`];
+//! One decision carried out: decide, and in revert mode read the live state of what the event
+//! changed (a repository policy, the registry policy, a creation template or the replication
+//! configuration), choose the target (CloudTrail history first where it applies), check it, and
+//! write it unless the revert is already in place or superseded. The choices are the pure [`ecr_policy_guard_core::remedy`];
 //! this module only makes the calls.
 
 use super::AppError;
 use crate::config::Config;
-use crate::ports::{History, Ports, Registry};
+use crate::ports::{History, PortError, Ports, Registry};
+use ecr_policy_guard_core::event::{ApiCall, Subject};
+use ecr_policy_guard_core::registry::Replication;
 use ecr_policy_guard_core::remedy::{
-    Target, WritePlan, choose_target, compliant_or_baseline, pick_from_history, plan_write,
+    Target, WritePlan, choose_target, compliant_target, pick_from_history, plan_revert,
     wants_history,
 };
 use ecr_policy_guard_core::{Action, Incident, PolicyEvent, Taken, decide};
@@ -27,7 +30,7 @@ pub async fn respond<R: Registry, H: History, N, S>(
         taken: Taken::Nothing,
         outcome: Some(outcome),
         detail: None,
-        offending_policy: event.change.policy_text().map(str::to_owned),
+        offending_policy: event.change.policy_text(),
         target: None,
     };
     match action {
@@ -44,16 +47,17 @@ async fn revert<R: Registry, H: History, N, S>(
     ports: Ports<'_, R, H, N, S>,
     incident: &mut Incident,
 ) -> Result<(), AppError> {
-    let facts = &event.facts;
-    // read_event guarantees both for the events the guard judges.
-    let registry = facts.registry_id.as_deref().unwrap_or_default();
-    let repository = facts.repository.as_deref().unwrap_or_default();
-
-    let live = match ports.registry.get_policy(registry, repository).await {
-        Ok(live) => live,
+    let subject = event.facts.subject;
+    let live = match read_live(event, ports.registry).await {
+        Ok(Some(live)) => live,
+        Ok(None) => {
+            // The template the event changed is gone: a newer change the guard never undoes.
+            incident.planned(WritePlan::Superseded, false);
+            return Ok(());
+        }
         Err(e) if e.is_transient() => return Err(AppError::Retry(e)),
         Err(e) => {
-            incident.revert_failed(format!("could not read the live policy: {e}"));
+            incident.revert_failed(format!("could not read the live {}: {e}", noun(subject)));
             return Ok(());
         }
     };
@@ -63,7 +67,7 @@ async fn revert<R: Registry, H: History, N, S>(
     };
     let baseline = config.baseline_policy.as_deref();
     let chosen = choose_target(event, history, &config.rules, baseline);
-    let target = match compliant_or_baseline(chosen, registry, &config.rules, baseline) {
+    let target = match compliant_target(event, chosen, &config.rules, baseline) {
         Ok(target) => target,
         Err(e) => {
             incident.revert_failed(e.to_string());
@@ -71,21 +75,92 @@ async fn revert<R: Registry, H: History, N, S>(
         }
     };
     incident.target = Some(target.clone());
-    let plan = plan_write(live.as_deref(), event.change.resulting_policy(), &target);
+    let plan = plan_revert(event, live.as_deref(), &target);
     incident.planned(plan, live.is_some());
     if plan != WritePlan::Write {
         return Ok(());
     }
-    match ports
-        .registry
-        .set_policy(registry, repository, &target.policy_text)
-        .await
-    {
+    match write(event, ports.registry, &target).await {
         Ok(()) => incident.taken = Taken::Reverted,
         Err(e) if e.is_transient() => return Err(AppError::Retry(e)),
-        Err(e) => incident.revert_failed(format!("could not write the compliant policy: {e}")),
+        Err(e) => incident.revert_failed(format!(
+            "could not write the compliant {}: {e}",
+            noun(subject)
+        )),
     }
     Ok(())
+}
+
+/// What a subject's live state is called in messages.
+fn noun(subject: Subject) -> &'static str {
+    match subject {
+        Subject::Repository => "policy",
+        Subject::RegistryPolicy => "registry policy",
+        Subject::CreationTemplate => "template policy",
+        Subject::Replication => "replication configuration",
+    }
+}
+
+/// The live state of what the event changed (`Some(None)`: no policy); `None` when the creation
+/// template itself no longer exists.
+async fn read_live<R: Registry>(
+    event: &PolicyEvent,
+    registry: &R,
+) -> Result<Option<Option<String>>, PortError> {
+    let facts = &event.facts;
+    // read_event guarantees what each subject needs for the events the guard judges.
+    let registry_id = facts.registry_id.as_deref().unwrap_or_default();
+    match facts.subject {
+        Subject::Repository => {
+            let repository = facts.repository.as_deref().unwrap_or_default();
+            registry.get_policy(registry_id, repository).await.map(Some)
+        }
+        Subject::RegistryPolicy => registry.get_registry_policy().await.map(Some),
+        Subject::CreationTemplate => {
+            let prefix = facts.template_prefix.as_deref().unwrap_or_default();
+            let templates = registry.list_templates().await?;
+            Ok(templates
+                .into_iter()
+                .find(|t| t.prefix == prefix)
+                .map(|t| t.repository_policy))
+        }
+        Subject::Replication => Ok(Some(Some(registry.get_replication().await?.to_json_text()))),
+    }
+}
+
+/// Writes the target where the event changed something.
+async fn write<R: Registry>(
+    event: &PolicyEvent,
+    registry: &R,
+    target: &Target,
+) -> Result<(), PortError> {
+    let facts = &event.facts;
+    let registry_id = facts.registry_id.as_deref().unwrap_or_default();
+    match facts.subject {
+        Subject::Repository => {
+            let repository = facts.repository.as_deref().unwrap_or_default();
+            registry
+                .set_policy(registry_id, repository, &target.policy_text)
+                .await
+        }
+        Subject::RegistryPolicy if target.is_deletion() => registry.delete_registry_policy().await,
+        Subject::RegistryPolicy => registry.put_registry_policy(&target.policy_text).await,
+        Subject::CreationTemplate => {
+            let prefix = facts.template_prefix.as_deref().unwrap_or_default();
+            registry
+                .set_template_policy(prefix, &target.policy_text)
+                .await
+        }
+        Subject::Replication => {
+            // The target was derived from a configuration and checked: it always reads back.
+            let configuration =
+                Replication::parse(&target.policy_text).map_err(|e| PortError::Failed {
+                    operation: "ecr:PutReplicationConfiguration",
+                    message: e.to_string(),
+                })?;
+            registry.put_replication(&configuration).await
+        }
+    }
 }
 
 /// The most recent earlier compliant policy from CloudTrail, or why there is none.
@@ -94,10 +169,19 @@ async fn search_history<H: History>(
     config: &Config,
     history: &H,
 ) -> Result<Target, String> {
+    let event_name = match event.facts.subject {
+        Subject::RegistryPolicy => ApiCall::PutRegistryPolicy,
+        _ => ApiCall::SetRepositoryPolicy,
+    }
+    .as_str();
+    let of = match event.facts.subject {
+        Subject::RegistryPolicy => "registry policy",
+        _ => "policy of this repository",
+    };
     let mut token = None;
     for _ in 0..MAX_HISTORY_PAGES {
         let page = history
-            .policy_changes(event.facts.event_time.as_deref(), token)
+            .policy_changes(event_name, event.facts.event_time.as_deref(), token)
             .await
             .map_err(|e| format!("CloudTrail history unavailable: {e}"))?;
         let records = page.records.iter().map(String::as_str);
@@ -106,12 +190,10 @@ async fn search_history<H: History>(
         }
         token = page.next_token;
         if token.is_none() {
-            return Err(
-                "no earlier compliant policy of this repository in CloudTrail history".into(),
-            );
+            return Err(format!("no earlier compliant {of} in CloudTrail history"));
         }
     }
     Err(format!(
-        "no earlier compliant policy of this repository in the {MAX_HISTORY_PAGES} most recent pages of CloudTrail history"
+        "no earlier compliant {of} in the {MAX_HISTORY_PAGES} most recent pages of CloudTrail history"
     ))
 }

@@ -1,7 +1,9 @@
 //! The scheduled reconciliation: every repository of the account, judged and handled exactly as
 //! an event would be (revert mode restores the derived policy or the baseline), with a summary
-//! alert, bounded concurrency, backoff on throttling, and a resumable position. The counting is
-//! the core's [`ScanReport::tally`]; this module makes the calls.
+//! alert, bounded concurrency, backoff on throttling, and a resumable position. A fresh pass
+//! first checks the registry-level doors (the registry policy, every creation template, the
+//! replication configuration). The counting is the core's [`ScanReport::tally`]; this module
+//! makes the calls.
 
 use super::AppError;
 use super::respond::respond;
@@ -38,8 +40,11 @@ where
 
 /// Scans every repository after the saved position, in name order, until done or until
 /// `should_stop` says the time is up; saves the position and publishes the summary alert.
+/// `account` is the registry's (the scheduled event's account, the caller's); without it the
+/// first repository's registry id stands in.
 pub async fn scan<R, H, N, S>(
     config: &Config,
+    account: Option<&str>,
     region: &str,
     ports: Ports<'_, R, H, N, S>,
     should_stop: &(dyn Fn() -> bool + Sync),
@@ -50,7 +55,7 @@ where
     N: Notifier + Sync,
     S: ScanState + Sync,
 {
-    let report = scan_registry(config, region, ports, should_stop).await?;
+    let report = scan_registry(config, account, region, ports, should_stop).await?;
     ports
         .notifier
         .publish(&render_scan(&report))
@@ -63,6 +68,7 @@ where
 /// account and region (and sums into one summary).
 pub async fn scan_registry<R, H, N, S>(
     config: &Config,
+    account: Option<&str>,
     region: &str,
     ports: Ports<'_, R, H, N, S>,
     should_stop: &(dyn Fn() -> bool + Sync),
@@ -102,13 +108,19 @@ where
 
     let mut report = ScanReport {
         mode: config.mode,
-        account: all.first().map(|r| r.registry_id.clone()),
+        account: account
+            .map(str::to_owned)
+            .or_else(|| all.first().map(|r| r.registry_id.clone())),
         region: region.to_owned(),
         started_after: started_after.clone(),
         repositories: all.len(),
         complete: true,
         ..ScanReport::default()
     };
+    // The registry-level doors once per pass: a run that resumes an earlier one skips them.
+    if started_after.is_none() {
+        check_doors(config, region, ports, &mut report).await;
+    }
     let mut last_done = started_after;
     for chunk in todo.chunks(SCAN_CONCURRENCY) {
         if should_stop() {
@@ -141,7 +153,66 @@ where
     Ok(report)
 }
 
-/// One repository: read its policy, decide, act as for an event, alert on a change made.
+/// The registry policy, each creation template and the replication configuration, judged and
+/// handled as their events would be, into `report.registry`.
+async fn check_doors<R, H, N, S>(
+    config: &Config,
+    region: &str,
+    ports: Ports<'_, R, H, N, S>,
+    report: &mut ScanReport,
+) where
+    R: Registry + Sync,
+    H: History + Sync,
+    N: Notifier + Sync,
+    S: Sync,
+{
+    let Some(account) = report.account.clone() else {
+        // Without the account neither the registry policy's ARNs nor "the registry's own
+        // account" for replication can be judged; say so rather than guess.
+        report.tally_registry(
+            "registry-level doors",
+            Err(
+                "the registry's account is unknown (no account in the event, no repository)".into(),
+            ),
+        );
+        return;
+    };
+    let policy = async {
+        let live = with_backoff(|| ports.registry.get_registry_policy()).await?;
+        let event = PolicyEvent::observed_registry_policy(&account, region, live);
+        check_observed(&event, config, ports).await
+    }
+    .await;
+    report.tally_registry(
+        "registry policy",
+        policy.as_ref().map_err(PortError::to_string),
+    );
+
+    match with_backoff(|| ports.registry.list_templates()).await {
+        Ok(templates) => {
+            for template in templates {
+                let door = format!("creation template `{}`", template.prefix);
+                let event = PolicyEvent::observed_template(&account, region, template);
+                let result = check_observed(&event, config, ports).await;
+                report.tally_registry(&door, result.as_ref().map_err(PortError::to_string));
+            }
+        }
+        Err(e) => report.tally_registry("creation templates", Err(e.to_string())),
+    }
+
+    let replication = async {
+        let configuration = with_backoff(|| ports.registry.get_replication()).await?;
+        let event = PolicyEvent::observed_replication(&account, region, configuration);
+        check_observed(&event, config, ports).await
+    }
+    .await;
+    report.tally_registry(
+        "replication configuration",
+        replication.as_ref().map_err(PortError::to_string),
+    );
+}
+
+/// One repository: read its policy, then as [`check_observed`].
 async fn check_one<R, H, N, S>(
     repository: &RepositoryRef,
     config: &Config,
@@ -161,7 +232,22 @@ where
     })
     .await?;
     let event = PolicyEvent::observed(&repository.name, &repository.registry_id, region, live);
-    let mut incident = respond(&event, config, ports)
+    check_observed(&event, config, ports).await
+}
+
+/// One observed state: decide, act as for an event, alert on a change made.
+async fn check_observed<R, H, N, S>(
+    event: &PolicyEvent,
+    config: &Config,
+    ports: Ports<'_, R, H, N, S>,
+) -> Result<Incident, PortError>
+where
+    R: Registry + Sync,
+    H: History + Sync,
+    N: Notifier + Sync,
+    S: Sync,
+{
+    let mut incident = respond(event, config, ports)
         .await
         .map_err(|AppError::Retry(e)| e)?;
     // Changes made get the usual per-repository alert; findings alone go into the summary,

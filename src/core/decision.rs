@@ -1,7 +1,7 @@
 //! What the guard does about an event: ignore it, accept it, alert, or revert.
 
-use crate::event::{Change, EventError, EventFacts, PolicyEvent, read_event};
-use crate::policy::{Policy, same_document};
+use crate::event::{Change, EventError, EventFacts, PolicyEvent, Subject, read_event};
+use crate::policy::{Policy, PolicyKind, RegistryScope, same_document};
 use crate::rules::{Owner, RuleConfig, Violation, invalid_policy};
 use crate::text::{plural, tick};
 use serde::{Deserialize, Serialize};
@@ -98,10 +98,15 @@ pub fn evaluate(text: &str, rules: &RuleConfig, mode: Mode) -> Result<Outcome, E
     Ok(decide(&read_event(text)?.into_policy_event(), rules, mode))
 }
 
-/// What a policy change is judged on: the texts to judge (none: the repository has no policy).
+/// What a change is judged on: the policy texts of its kind (none: no policy), or a replication
+/// configuration.
 struct Judged<'e> {
     /// The caller's text, then ECR's copy where the event carries a second one.
     texts: Vec<&'e str>,
+    kind: PolicyKind,
+    /// What "no policy" means for this subject: a repository without one is open to nobody's
+    /// deny; a registry without one grants nothing.
+    none_violates: bool,
     subject: String,
 }
 
@@ -112,18 +117,47 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         Some(account) => Owner::Account(account),
         None => Owner::Unknown,
     };
-    let repository = tick(facts.repository.as_deref().unwrap_or_default());
+    let scope = RegistryScope {
+        account: facts.registry_id.as_deref().or(facts.account.as_deref()),
+        region: facts.region.as_deref(),
+    };
+    let what = facts.subject_text();
+    let outcome = |action, reason, violations, copies_differ| Outcome {
+        action,
+        reason,
+        mode,
+        facts: facts.clone(),
+        violations,
+        copies_differ,
+    };
+    let registry = facts.subject == Subject::RegistryPolicy;
+    let (kind, none_violates) = match registry {
+        true => (PolicyKind::Registry, false),
+        false => (PolicyKind::Repository, true),
+    };
     let judged = match &event.change {
         Change::Ignored { reason } => {
-            return Outcome {
-                action: Action::Ignore,
-                reason: reason.clone(),
-                mode,
-                facts,
-                violations: Vec::new(),
-                copies_differ: false,
-            };
+            return outcome(Action::Ignore, reason.clone(), Vec::new(), false);
         }
+        Change::Replication { configuration } => {
+            let violations = rules.check_replication(configuration, owner);
+            let finding = match (configuration.is_empty(), violations.len()) {
+                (true, _) => format!("{what} copies nothing to other registries"),
+                (false, 0) => format!("{what} copies images only to approved accounts"),
+                (false, n) => format!("{what} has {}", plural(n, "violation")),
+            };
+            let (action, reason) = act(finding, &violations, mode, facts.subject);
+            return outcome(action, reason, violations, false);
+        }
+        Change::Template { template } => Judged {
+            texts: template.repository_policy.as_deref().into_iter().collect(),
+            kind: PolicyKind::Repository,
+            none_violates: true,
+            subject: match &template.repository_policy {
+                Some(_) => format!("the repository policy of {what}"),
+                None => format!("{what} has no repository policy"),
+            },
+        },
         Change::PolicySet {
             policy_text,
             stored_text,
@@ -131,47 +165,78 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
             texts: std::iter::once(policy_text.as_str())
                 .chain(stored_text.as_deref())
                 .collect(),
-            subject: format!("the policy set on {repository}"),
+            kind,
+            none_violates,
+            subject: match registry {
+                true => "the registry policy set".into(),
+                false => format!("the policy set on {what}"),
+            },
         },
         Change::NoPolicy { call, .. } => Judged {
             texts: Vec::new(),
-            subject: format!("{} left {repository} with no policy", tick(call.as_str())),
+            kind,
+            none_violates,
+            subject: match registry {
+                true => format!(
+                    "{} left the registry with no registry policy, which grants nothing",
+                    tick(call.as_str())
+                ),
+                false => format!("{} left {what} with no policy", tick(call.as_str())),
+            },
         },
         Change::Observed { policy_text } => Judged {
             texts: policy_text.as_deref().into_iter().collect(),
-            subject: match policy_text {
-                Some(_) => format!("the policy of {repository}"),
-                None => format!("{repository} has no policy"),
+            kind,
+            none_violates,
+            subject: match (policy_text, registry) {
+                (Some(_), true) => "the registry policy".into(),
+                (None, true) => "the registry has no registry policy, which grants nothing".into(),
+                (Some(_), false) => format!("the policy of {what}"),
+                (None, false) => format!("{what} has no policy"),
             },
         },
     };
     let subject = judged.subject;
-    let parsed: Vec<Result<Policy, _>> = judged.texts.iter().map(|t| Policy::parse(t)).collect();
+    let parsed: Vec<Result<Policy, _>> = judged
+        .texts
+        .iter()
+        .map(|t| Policy::parse_kind(t, judged.kind, scope))
+        .collect();
     let copies_differ = match (judged.texts.as_slice(), parsed.as_slice()) {
         ([a, b], [Ok(_), Ok(_)]) => !same_document(a, b),
         ([_, _], _) => true,
         _ => false,
     };
     let (violations, finding) = if parsed.is_empty() {
-        (rules.check_no_policy(), subject)
+        let violations = match (judged.none_violates, &event.change) {
+            (false, _) => Vec::new(),
+            (true, Change::Template { template }) => {
+                rules.check_template(template, owner).unwrap_or_default()
+            }
+            (true, _) => rules.check_no_policy(),
+        };
+        (violations, subject)
     } else if let Some(Err(error)) = parsed.first()
         && parsed.iter().all(Result::is_err)
     {
-        return Outcome {
-            action: Action::Alert,
-            reason: format!(
-                "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
-            ),
-            mode,
-            facts,
-            violations: vec![invalid_policy(error)],
+        let reason = format!(
+            "{subject} cannot be parsed; the guard alerts and never rewrites a policy it cannot read"
+        );
+        return outcome(
+            Action::Alert,
+            reason,
+            vec![invalid_policy(error)],
             copies_differ,
-        };
+        );
     } else {
         // The union of what each readable copy breaks: the caller's and the one ECR stored.
         let mut violations: Vec<Violation> = Vec::new();
         for policy in parsed.iter().flatten() {
-            for v in rules.check(policy, owner) {
+            let found = match judged.kind {
+                PolicyKind::Repository => rules.check(policy, owner),
+                PolicyKind::Registry => rules.check_registry(policy, owner),
+            };
+            for v in found {
                 if !violations.contains(&v) {
                     violations.push(v);
                 }
@@ -192,7 +257,26 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         }
         (violations, finding)
     };
-    let (action, reason) = match (violations.is_empty(), mode) {
+    let (action, reason) = act(finding, &violations, mode, facts.subject);
+    outcome(action, reason, violations, copies_differ)
+}
+
+/// The action for a finding, and the reason that says what will happen.
+fn act(
+    finding: String,
+    violations: &[Violation],
+    mode: Mode,
+    subject: Subject,
+) -> (Action, String) {
+    let remedy = match subject {
+        Subject::Repository => "restores a compliant policy",
+        Subject::RegistryPolicy => {
+            "restores a compliant registry policy (or deletes it: no registry policy grants nothing)"
+        }
+        Subject::CreationTemplate => "gives the template a compliant policy",
+        Subject::Replication => "removes the unapproved destinations",
+    };
+    match (violations.is_empty(), mode) {
         (true, _) => (Action::None, finding),
         (false, Mode::Alert) => (
             Action::Alert,
@@ -200,15 +284,7 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         ),
         (false, Mode::Revert) => (
             Action::Revert,
-            format!("{finding}; in revert mode the guard restores a compliant policy and alerts"),
+            format!("{finding}; in revert mode the guard {remedy} and alerts"),
         ),
-    };
-    Outcome {
-        action,
-        reason,
-        mode,
-        facts,
-        violations,
-        copies_differ,
     }
 }

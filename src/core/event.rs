@@ -1,7 +1,9 @@
 //! Reading "AWS API Call via CloudTrail" events (EventBridge envelope or bare CloudTrail record)
-//! into the facts the guard reports and the policy change it judges.
+//! into the facts the guard reports and the change it judges: to a repository's policy, the
+//! registry policy, a repository creation template or the replication configuration.
 
 use crate::json::{Json, JsonError};
+use crate::registry::{CreationTemplate, Replication};
 use crate::text::tick;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
@@ -43,25 +45,82 @@ pub enum ApiCall {
     SetRepositoryPolicy,
     DeleteRepositoryPolicy,
     CreateRepository,
+    PutRegistryPolicy,
+    DeleteRegistryPolicy,
+    CreateRepositoryCreationTemplate,
+    UpdateRepositoryCreationTemplate,
+    PutReplicationConfiguration,
 }
 
 impl ApiCall {
+    pub const ALL: [ApiCall; 8] = [
+        ApiCall::SetRepositoryPolicy,
+        ApiCall::DeleteRepositoryPolicy,
+        ApiCall::CreateRepository,
+        ApiCall::PutRegistryPolicy,
+        ApiCall::DeleteRegistryPolicy,
+        ApiCall::CreateRepositoryCreationTemplate,
+        ApiCall::UpdateRepositoryCreationTemplate,
+        ApiCall::PutReplicationConfiguration,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApiCall::SetRepositoryPolicy => "SetRepositoryPolicy",
             ApiCall::DeleteRepositoryPolicy => "DeleteRepositoryPolicy",
             ApiCall::CreateRepository => "CreateRepository",
+            ApiCall::PutRegistryPolicy => "PutRegistryPolicy",
+            ApiCall::DeleteRegistryPolicy => "DeleteRegistryPolicy",
+            ApiCall::CreateRepositoryCreationTemplate => "CreateRepositoryCreationTemplate",
+            ApiCall::UpdateRepositoryCreationTemplate => "UpdateRepositoryCreationTemplate",
+            ApiCall::PutReplicationConfiguration => "PutReplicationConfiguration",
+        }
+    }
+
+    /// Which door into the registry's repositories the call changes.
+    pub fn subject(self) -> Subject {
+        match self {
+            ApiCall::SetRepositoryPolicy
+            | ApiCall::DeleteRepositoryPolicy
+            | ApiCall::CreateRepository => Subject::Repository,
+            ApiCall::PutRegistryPolicy | ApiCall::DeleteRegistryPolicy => Subject::RegistryPolicy,
+            ApiCall::CreateRepositoryCreationTemplate
+            | ApiCall::UpdateRepositoryCreationTemplate => Subject::CreationTemplate,
+            ApiCall::PutReplicationConfiguration => Subject::Replication,
         }
     }
 
     fn from_name(name: &str) -> Option<ApiCall> {
-        [
-            ApiCall::SetRepositoryPolicy,
-            ApiCall::DeleteRepositoryPolicy,
-            ApiCall::CreateRepository,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == name)
+        ApiCall::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// What a change is about: one repository's policy, or a registry-level door into every
+/// repository of the registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subject {
+    #[default]
+    Repository,
+    /// The registry policy (`PutRegistryPolicy`): with scope `V2`, ECR's default, it governs
+    /// every ECR action on every repository of the registry.
+    RegistryPolicy,
+    /// A repository creation template: the policy of every repository ECR creates under its
+    /// prefix.
+    CreationTemplate,
+    /// The replication configuration: where ECR copies every image.
+    #[serde(rename = "replication-configuration")]
+    Replication,
+}
+
+impl Subject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Repository => "repository",
+            Subject::RegistryPolicy => "registry-policy",
+            Subject::CreationTemplate => "creation-template",
+            Subject::Replication => "replication-configuration",
+        }
     }
 }
 
@@ -74,7 +133,12 @@ pub struct EventFacts {
     pub event_name: Option<String>,
     pub account: Option<String>,
     pub region: Option<String>,
+    /// What the change is about; `repository` names the repository when it is one.
+    pub subject: Subject,
     pub repository: Option<String>,
+    /// A creation template's prefix, for changes to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_prefix: Option<String>,
     pub registry_id: Option<String>,
     pub event_id: Option<String>,
     pub event_time: Option<String>,
@@ -82,6 +146,31 @@ pub struct EventFacts {
     pub invoked_by: Option<String>,
     pub source_ip: Option<String>,
     pub error_code: Option<String>,
+}
+
+impl EventFacts {
+    /// What the change is about, for sentences: "`team/app`", "the registry policy", ...
+    pub fn subject_text(&self) -> String {
+        let unknown = || "?".to_owned();
+        match self.subject {
+            Subject::Repository => self.repository.as_deref().map_or_else(unknown, tick),
+            Subject::RegistryPolicy => "the registry policy".into(),
+            Subject::CreationTemplate => format!(
+                "creation template {}",
+                self.template_prefix.as_deref().map_or_else(unknown, tick)
+            ),
+            Subject::Replication => "the replication configuration".into(),
+        }
+    }
+
+    /// The repository an alert is about, for filters: its name, or `*` for a registry-level
+    /// change, which concerns every repository.
+    pub fn repository_attribute(&self) -> &str {
+        match self.subject {
+            Subject::Repository => self.repository.as_deref().unwrap_or("unknown"),
+            _ => "*",
+        }
+    }
 }
 
 /// What a payload is: EventBridge's scheduled event (the trigger of the reconciliation scan), or
@@ -126,18 +215,25 @@ pub enum Change {
         call: ApiCall,
         deleted_policy: Option<String>,
     },
-    /// Not an event: a repository's live policy (or none), as the scheduled scan observes it.
+    /// Not an event: a repository's (or the registry's) live policy, or none, as the scheduled
+    /// scan observes it.
     Observed { policy_text: Option<String> },
+    /// A creation template as created or updated (or as the scan observes it).
+    Template { template: CreationTemplate },
+    /// A replication configuration as put (or as the scan observes it).
+    Replication { configuration: Replication },
 }
 
 impl Change {
     /// The policy text the change is about: the one set (as the caller sent it), the one
-    /// deleted, or the one observed.
-    pub fn policy_text(&self) -> Option<&str> {
+    /// deleted, the one observed, a template's, or a replication configuration as JSON.
+    pub fn policy_text(&self) -> Option<String> {
         match self {
-            Change::PolicySet { policy_text, .. } => Some(policy_text),
-            Change::NoPolicy { deleted_policy, .. } => deleted_policy.as_deref(),
-            Change::Observed { policy_text } => policy_text.as_deref(),
+            Change::PolicySet { policy_text, .. } => Some(policy_text.clone()),
+            Change::NoPolicy { deleted_policy, .. } => deleted_policy.clone(),
+            Change::Observed { policy_text } => policy_text.clone(),
+            Change::Template { template } => template.repository_policy.clone(),
+            Change::Replication { configuration } => Some(configuration.to_json_text()),
             Change::Ignored { .. } => None,
         }
     }
@@ -151,7 +247,8 @@ impl Change {
                 stored_text,
             } => Some(stored_text.as_deref().unwrap_or(policy_text)),
             Change::Observed { policy_text } => policy_text.as_deref(),
-            Change::NoPolicy { .. } | Change::Ignored { .. } => None,
+            Change::Template { template } => template.repository_policy.as_deref(),
+            Change::NoPolicy { .. } | Change::Ignored { .. } | Change::Replication { .. } => None,
         }
     }
 }
@@ -169,15 +266,61 @@ impl PolicyEvent {
     ) -> PolicyEvent {
         PolicyEvent {
             facts: EventFacts {
-                event_name: Some(SCAN_EVENT_NAME.into()),
-                account: Some(registry_id.to_owned()),
-                region: Some(region.to_owned()),
                 repository: Some(repository.to_owned()),
-                registry_id: Some(registry_id.to_owned()),
-                ..EventFacts::default()
+                ..scan_facts(Subject::Repository, registry_id, region)
             },
             change: Change::Observed { policy_text },
         }
+    }
+
+    /// The registry's live policy (or none) as the scan observes it.
+    pub fn observed_registry_policy(
+        registry_id: &str,
+        region: &str,
+        policy_text: Option<String>,
+    ) -> PolicyEvent {
+        PolicyEvent {
+            facts: scan_facts(Subject::RegistryPolicy, registry_id, region),
+            change: Change::Observed { policy_text },
+        }
+    }
+
+    /// A creation template as the scan observes it.
+    pub fn observed_template(
+        registry_id: &str,
+        region: &str,
+        template: CreationTemplate,
+    ) -> PolicyEvent {
+        PolicyEvent {
+            facts: EventFacts {
+                template_prefix: Some(template.prefix.clone()),
+                ..scan_facts(Subject::CreationTemplate, registry_id, region)
+            },
+            change: Change::Template { template },
+        }
+    }
+
+    /// The replication configuration as the scan observes it (empty: none).
+    pub fn observed_replication(
+        registry_id: &str,
+        region: &str,
+        configuration: Replication,
+    ) -> PolicyEvent {
+        PolicyEvent {
+            facts: scan_facts(Subject::Replication, registry_id, region),
+            change: Change::Replication { configuration },
+        }
+    }
+}
+
+fn scan_facts(subject: Subject, registry_id: &str, region: &str) -> EventFacts {
+    EventFacts {
+        event_name: Some(SCAN_EVENT_NAME.into()),
+        account: Some(registry_id.to_owned()),
+        region: Some(region.to_owned()),
+        registry_id: Some(registry_id.to_owned()),
+        subject,
+        ..EventFacts::default()
     }
 }
 
@@ -226,6 +369,20 @@ struct EcrElements {
     registry_id: Option<String>,
     policy_text: Option<String>,
     repository: Option<RepositoryElement>,
+    /// Creation templates: the request's fields, and the response's whole template.
+    prefix: Option<String>,
+    repository_policy: Option<String>,
+    applied_for: Option<Vec<String>>,
+    repository_creation_template: Option<TemplateElement>,
+    replication_configuration: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TemplateElement {
+    prefix: Option<String>,
+    repository_policy: Option<String>,
+    applied_for: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -342,7 +499,10 @@ fn read_record(
         return ignored(facts, reason);
     }
     let Some(call) = ApiCall::from_name(&event_name) else {
-        let reason = format!("{} does not change a repository policy", tick(&event_name));
+        let reason = format!(
+            "{} does not change who may reach a repository (a repository policy, the registry policy, a creation template or replication)",
+            tick(&event_name)
+        );
         return ignored(facts, reason);
     };
     if let Some(code) = &facts.error_code {
@@ -358,21 +518,39 @@ fn read_record(
     let request = ecr.request_parameters;
     let response = ecr.response_elements;
     let response_repo = response.as_ref().and_then(|r| r.repository.as_ref());
-    facts.repository = request
-        .as_ref()
-        .and_then(|r| r.repository_name.clone())
-        .or_else(|| response.as_ref().and_then(|r| r.repository_name.clone()))
-        .or_else(|| response_repo.and_then(|r| r.repository_name.clone()));
+    let subject = call.subject();
+    facts.subject = subject;
+    facts.repository = match subject {
+        Subject::Repository => request
+            .as_ref()
+            .and_then(|r| r.repository_name.clone())
+            .or_else(|| response.as_ref().and_then(|r| r.repository_name.clone()))
+            .or_else(|| response_repo.and_then(|r| r.repository_name.clone())),
+        _ => None,
+    };
     facts.registry_id = request
         .as_ref()
         .and_then(|r| r.registry_id.clone())
         .or_else(|| response.as_ref().and_then(|r| r.registry_id.clone()))
         .or_else(|| response_repo.and_then(|r| r.registry_id.clone()))
         .or_else(|| facts.account.clone());
+    let response_template = response
+        .as_ref()
+        .and_then(|r| r.repository_creation_template.as_ref());
+    if subject == Subject::CreationTemplate {
+        facts.template_prefix = request
+            .as_ref()
+            .and_then(|r| r.prefix.clone())
+            .or_else(|| response_template.and_then(|t| t.prefix.clone()));
+    }
     let required = [
         (
-            facts.repository.is_none(),
+            subject == Subject::Repository && facts.repository.is_none(),
             "requestParameters.repositoryName",
+        ),
+        (
+            subject == Subject::CreationTemplate && facts.template_prefix.is_none(),
+            "requestParameters.prefix",
         ),
         (facts.account.is_none(), "recipientAccountId"),
         (facts.region.is_none(), "awsRegion"),
@@ -383,18 +561,19 @@ fn read_record(
             tick(call.as_str())
         )));
     }
-    let response_policy = response.and_then(|r| r.policy_text);
+    let malformed =
+        |what: &str| EventError::Malformed(format!("{} event has no {what}", tick(call.as_str())));
     let change = match call {
-        ApiCall::SetRepositoryPolicy => {
+        ApiCall::SetRepositoryPolicy | ApiCall::PutRegistryPolicy => {
             let (policy_text, stored_text) = match (
-                request.and_then(|r| r.policy_text),
-                response_policy,
+                request.as_ref().and_then(|r| r.policy_text.clone()),
+                response.and_then(|r| r.policy_text),
             ) {
                 (Some(caller), stored) => (caller, stored),
                 (None, Some(stored)) => (stored, None),
                 (None, None) => {
-                    return Err(EventError::Malformed(format!(
-                        "`SetRepositoryPolicy` event has no `{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
+                    return Err(malformed(&format!(
+                        "`{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
                     )));
                 }
             };
@@ -403,14 +582,56 @@ fn read_record(
                 stored_text,
             }
         }
-        ApiCall::DeleteRepositoryPolicy => Change::NoPolicy {
+        ApiCall::DeleteRepositoryPolicy | ApiCall::DeleteRegistryPolicy => Change::NoPolicy {
             call,
-            deleted_policy: response_policy,
+            deleted_policy: response.and_then(|r| r.policy_text),
         },
         ApiCall::CreateRepository => Change::NoPolicy {
             call,
             deleted_policy: None,
         },
+        ApiCall::CreateRepositoryCreationTemplate | ApiCall::UpdateRepositoryCreationTemplate => {
+            // The response holds the whole template as ECR stored it: the state after the call,
+            // even for an update that did not send a policy. Without one, only a create says
+            // what the template holds (what it does not send, it does not have).
+            let repository_policy = match (response_template, &request) {
+                (Some(stored), _) => stored.repository_policy.clone(),
+                (None, Some(r)) if r.repository_policy.is_some() => r.repository_policy.clone(),
+                (None, _) if call == ApiCall::CreateRepositoryCreationTemplate => None,
+                (None, _) => {
+                    return Err(malformed(&format!(
+                        "`{prefix}responseElements.repositoryCreationTemplate` or `{prefix}requestParameters.repositoryPolicy`: it does not say which policy the template now holds"
+                    )));
+                }
+            };
+            let applied_for = response_template
+                .and_then(|t| t.applied_for.clone())
+                .or_else(|| request.as_ref().and_then(|r| r.applied_for.clone()))
+                .unwrap_or_default();
+            Change::Template {
+                template: CreationTemplate {
+                    prefix: facts.template_prefix.clone().unwrap_or_default(),
+                    applied_for,
+                    repository_policy,
+                },
+            }
+        }
+        ApiCall::PutReplicationConfiguration => {
+            let value = request
+                .and_then(|r| r.replication_configuration)
+                .or_else(|| response.and_then(|r| r.replication_configuration))
+                .ok_or_else(|| {
+                    malformed(&format!(
+                        "`{prefix}requestParameters.replicationConfiguration`"
+                    ))
+                })?;
+            let configuration = Replication::from_value(&value).map_err(|e| {
+                EventError::Malformed(format!(
+                    "`{prefix}requestParameters.replicationConfiguration`: {e}"
+                ))
+            })?;
+            Change::Replication { configuration }
+        }
     };
     Ok(PolicyEvent { facts, change })
 }

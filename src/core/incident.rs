@@ -2,6 +2,7 @@
 //! [`ScanReport`] of a scheduled scan with its tally. Plain values; [`crate::render`] renders them.
 
 use crate::decision::{Mode, Outcome};
+use crate::event::Subject;
 use crate::remedy::{Target, WritePlan};
 use crate::rules::Violation;
 use serde::Serialize;
@@ -101,10 +102,19 @@ impl Incident {
             }
             WritePlan::Superseded => {
                 self.taken = Taken::RevertSuperseded;
-                self.detail = Some(if live_exists {
-                    "the repository's policy changed after this event; the guard does not overwrite a newer change".into()
-                } else {
-                    "the repository has had no policy since a later change; the guard does not overwrite a newer change".into()
+                let subject = self
+                    .outcome
+                    .as_ref()
+                    .map(|o| o.facts.subject)
+                    .unwrap_or_default();
+                self.detail = Some(match (subject, live_exists) {
+                    (Subject::Repository, true) => "the repository's policy changed after this event; the guard does not overwrite a newer change".into(),
+                    (Subject::Repository, false) => "the repository has had no policy since a later change; the guard does not overwrite a newer change".into(),
+                    (Subject::RegistryPolicy, true) => "the registry policy changed after this event; the guard does not overwrite a newer change".into(),
+                    (Subject::RegistryPolicy, false) => "the registry policy was deleted after this event; the guard does not overwrite a newer change".into(),
+                    (Subject::CreationTemplate, true) => "the template's policy changed after this event; the guard does not overwrite a newer change".into(),
+                    (Subject::CreationTemplate, false) => "the template no longer exists or lost its policy after this event; the guard does not overwrite a newer change".into(),
+                    (Subject::Replication, _) => "the replication configuration changed after this event; the guard does not overwrite a newer change".into(),
                 });
             }
         }
@@ -163,43 +173,115 @@ pub struct ScanReport {
     pub complete: bool,
     /// Where the next run continues, when this one stopped early.
     pub resume_after: Option<String>,
+    /// The registry-level doors, counted apart from repositories: the registry policy, each
+    /// creation template and the replication configuration (checked at the start of a pass).
+    pub registry: RegistryTally,
 }
 
-impl ScanReport {
-    /// Counts one repository's result: its incident, or the error that kept it unchecked.
-    pub fn tally(&mut self, repository: &str, result: Result<&Incident, String>) {
+/// What a scan found at the registry level; `offenders` and `unchecked` name each door
+/// ("registry policy", "creation template `prod`", "replication configuration").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegistryTally {
+    /// False when this run resumed an earlier one, which checked them.
+    pub checked_this_run: bool,
+    pub checked: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub by_rule: BTreeMap<String, usize>,
+    pub reverted: usize,
+    pub revert_failed: usize,
+    pub offenders: Vec<Offender>,
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// The counters a tally updates: a scan's repositories, or its registry-level doors.
+struct Counters<'a> {
+    checked: &'a mut usize,
+    compliant: &'a mut usize,
+    non_compliant: &'a mut usize,
+    by_rule: &'a mut BTreeMap<String, usize>,
+    reverted: &'a mut usize,
+    revert_failed: &'a mut usize,
+    offenders: &'a mut Vec<Offender>,
+    unchecked: &'a mut Vec<Unchecked>,
+}
+
+impl Counters<'_> {
+    fn tally(self, name: &str, result: Result<&Incident, String>) {
         let incident = match result {
             Ok(incident) => incident,
             Err(error) => {
                 self.unchecked.push(Unchecked {
-                    repository: repository.to_owned(),
+                    repository: name.to_owned(),
                     error,
                 });
                 return;
             }
         };
-        self.scanned += 1;
+        *self.checked += 1;
         let violations = incident.violations();
         if violations.is_empty() {
-            self.compliant += 1;
+            *self.compliant += 1;
             return;
         }
-        self.non_compliant += 1;
+        *self.non_compliant += 1;
         for v in violations {
             *self.by_rule.entry(v.rule.to_string()).or_default() += 1;
         }
         match incident.taken {
-            Taken::Reverted | Taken::AlreadyReverted => self.reverted += 1,
-            Taken::RevertFailed => self.revert_failed += 1,
+            Taken::Reverted | Taken::AlreadyReverted => *self.reverted += 1,
+            Taken::RevertFailed => *self.revert_failed += 1,
             _ => {}
         }
         if self.offenders.len() < MAX_LISTED_OFFENDERS {
             self.offenders.push(Offender {
-                repository: repository.to_owned(),
+                repository: name.to_owned(),
                 rules: rule_names(violations),
                 taken: incident.taken,
             });
         }
+    }
+}
+
+impl ScanReport {
+    /// Counts one repository's result: its incident, or the error that kept it unchecked.
+    pub fn tally(&mut self, repository: &str, result: Result<&Incident, String>) {
+        Counters {
+            checked: &mut self.scanned,
+            compliant: &mut self.compliant,
+            non_compliant: &mut self.non_compliant,
+            by_rule: &mut self.by_rule,
+            reverted: &mut self.reverted,
+            revert_failed: &mut self.revert_failed,
+            offenders: &mut self.offenders,
+            unchecked: &mut self.unchecked,
+        }
+        .tally(repository, result);
+    }
+
+    /// Counts one registry-level door's result (`door`: "registry policy", ...).
+    pub fn tally_registry(&mut self, door: &str, result: Result<&Incident, String>) {
+        let r = &mut self.registry;
+        r.checked_this_run = true;
+        Counters {
+            checked: &mut r.checked,
+            compliant: &mut r.compliant,
+            non_compliant: &mut r.non_compliant,
+            by_rule: &mut r.by_rule,
+            reverted: &mut r.reverted,
+            revert_failed: &mut r.revert_failed,
+            offenders: &mut r.offenders,
+            unchecked: &mut r.unchecked,
+        }
+        .tally(door, result);
+    }
+
+    /// True when something could not be checked or a revert failed, repositories or registry.
+    pub fn has_failures(&self) -> bool {
+        !self.unchecked.is_empty()
+            || self.revert_failed > 0
+            || !self.registry.unchecked.is_empty()
+            || self.registry.revert_failed > 0
     }
 }
 

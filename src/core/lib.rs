@@ -29,6 +29,7 @@ pub mod iac;
 pub mod incident;
 pub mod json;
 pub mod policy;
+pub mod registry;
 pub mod remedy;
 pub mod render;
 pub mod rules;

@@ -1,8 +1,11 @@
-//! Strict parsing of ECR repository policies into a typed model, with errors that name the place.
+//! Strict parsing of ECR repository and registry policies into a typed model, with errors that
+//! name the place.
 //!
 //! Parsing is two phases: [`Json::parse`] (syntax, duplicate keys, depth) and validation of the
-//! tree against the repository-policy grammar ECR accepts (no `Resource`, no unknown keys, no
-//! empty arrays, exactly one of `Principal`/`NotPrincipal` and of `Action`/`NotAction`).
+//! tree against the grammar ECR accepts for the policy's [`PolicyKind`] (no unknown keys, no
+//! empty arrays, exactly one of `Principal`/`NotPrincipal` and of `Action`/`NotAction`; a
+//! repository policy has no `Resource`, a registry policy needs one of `Resource`/`NotResource`
+//! naming repositories of its registry).
 
 use crate::json::{Json, JsonError};
 use crate::text::{escape, tick};
@@ -180,14 +183,71 @@ pub struct ConditionBlock<'a> {
     pub entries: Vec<(Cow<'a, str>, Vec<ConditionValue<'a>>)>,
 }
 
+/// A registry policy statement's `Resource` or `NotResource`: `*` or repository ARNs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceElement<'a> {
+    Resource(Vec<Cow<'a, str>>),
+    NotResource(Vec<Cow<'a, str>>),
+}
+
+impl ResourceElement<'_> {
+    /// The values as evidence: `NotResource` ones marked so that nobody reads them as granted.
+    pub fn evidence(&self) -> Vec<String> {
+        match self {
+            ResourceElement::Resource(values) => values.iter().map(|v| v.to_string()).collect(),
+            ResourceElement::NotResource(values) => {
+                values.iter().map(|v| format!("not {v}")).collect()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement<'a> {
     pub sid: Option<Cow<'a, str>>,
     pub effect: Effect,
     pub principal: PrincipalElement<'a>,
     pub action: ActionElement<'a>,
+    /// Registry policies only (repository policies have none).
+    pub resource: Option<ResourceElement<'a>>,
     /// `None` when the statement has no `Condition`; `Some(vec![])` for `{}`.
     pub condition: Option<Vec<ConditionBlock<'a>>>,
+}
+
+/// Which grammar a policy follows: what it may say about resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyKind {
+    /// A repository policy (`SetRepositoryPolicy`): the repository is the resource; no
+    /// `Resource` element.
+    #[default]
+    Repository,
+    /// A registry policy (`PutRegistryPolicy`): every statement names the repositories it
+    /// covers with `Resource` or `NotResource`, ARNs of this registry or `*`.
+    Registry,
+}
+
+impl PolicyKind {
+    /// The policy's name in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            PolicyKind::Repository => "repository policy",
+            PolicyKind::Registry => "registry policy",
+        }
+    }
+}
+
+/// The grammar to validate against, with the registry a registry policy must name.
+#[derive(Debug, Clone, Copy)]
+enum Grammar<'s> {
+    Repository,
+    Registry(RegistryScope<'s>),
+}
+
+/// The registry a registry policy belongs to, where known: its `Resource` ARNs must name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegistryScope<'a> {
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +260,27 @@ pub struct Policy<'a> {
 impl<'a> Policy<'a> {
     /// Parses and validates a repository policy; strings borrow from `text` where possible.
     pub fn parse(text: &'a str) -> Result<Policy<'a>, PolicyError> {
+        Policy::parse_with(text, Grammar::Repository)
+    }
+
+    /// Parses and validates a registry policy of the registry `scope` names (as far as known).
+    pub fn parse_registry(text: &'a str, scope: RegistryScope) -> Result<Policy<'a>, PolicyError> {
+        Policy::parse_with(text, Grammar::Registry(scope))
+    }
+
+    /// Parses a policy of either kind (`scope` is read for registry policies only).
+    pub fn parse_kind(
+        text: &'a str,
+        kind: PolicyKind,
+        scope: RegistryScope,
+    ) -> Result<Policy<'a>, PolicyError> {
+        match kind {
+            PolicyKind::Repository => Policy::parse(text),
+            PolicyKind::Registry => Policy::parse_registry(text, scope),
+        }
+    }
+
+    fn parse_with(text: &'a str, grammar: Grammar) -> Result<Policy<'a>, PolicyError> {
         // Counting characters is linear; the cheap byte test skips it for most policies.
         if text.len() > MAX_POLICY_CHARS {
             let chars = text.chars().count();
@@ -208,11 +289,15 @@ impl<'a> Policy<'a> {
             }
         }
         let json = Json::parse(text).map_err(PolicyError::Json)?;
-        Policy::from_json(&json)
+        Policy::from_json_with(&json, grammar)
     }
 
-    /// Validates an already parsed JSON tree.
+    /// Validates an already parsed JSON tree as a repository policy.
     pub fn from_json(json: &Json<'a>) -> Result<Policy<'a>, PolicyError> {
+        Policy::from_json_with(json, Grammar::Repository)
+    }
+
+    fn from_json_with(json: &Json<'a>, grammar: Grammar) -> Result<Policy<'a>, PolicyError> {
         let members = json
             .as_object()
             .ok_or(PolicyError::NotObject(json.kind()))?;
@@ -222,8 +307,10 @@ impl<'a> Policy<'a> {
         };
         let [version, id, statement] =
             pick(members, ["Version", "Id", "Statement"]).map_err(|key| {
-                at_policy(match key {
-                    "Resource" | "NotResource" => not_in_repository_policy(key),
+                at_policy(match (key, grammar) {
+                    ("Resource" | "NotResource", Grammar::Repository) => {
+                        not_in_repository_policy(key)
+                    }
                     _ => format!("unknown key {}", tick(key)),
                 })
             })?;
@@ -240,14 +327,14 @@ impl<'a> Policy<'a> {
         let id = id.map(|v| string(v, "Id").map_err(at_policy)).transpose()?;
         let statements = match statement {
             None => return Err(at_policy("`Statement` is required".into())),
-            Some(single @ Json::Object(_)) => vec![statement_from_json(0, single)?],
+            Some(single @ Json::Object(_)) => vec![statement_from_json(0, single, grammar)?],
             Some(Json::Array(items)) if items.is_empty() => {
                 return Err(at_policy("`Statement` must not be an empty array".into()));
             }
             Some(Json::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, s)| statement_from_json(i, s))
+                .map(|(i, s)| statement_from_json(i, s, grammar))
                 .collect::<Result<_, _>>()?,
             Some(other) => {
                 return Err(at_policy(format!(
@@ -264,7 +351,11 @@ impl<'a> Policy<'a> {
     }
 }
 
-fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a>, PolicyError> {
+fn statement_from_json<'a>(
+    index: usize,
+    json: &Json<'a>,
+    grammar: Grammar,
+) -> Result<Statement<'a>, PolicyError> {
     let invalid = |sid: Option<&str>, problem: String| PolicyError::Invalid {
         place: Place::Statement {
             index,
@@ -297,6 +388,8 @@ fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a
         not_principal,
         action,
         not_action,
+        resource,
+        not_resource,
         condition,
     ] = pick(
         members,
@@ -307,15 +400,36 @@ fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a
             "NotPrincipal",
             "Action",
             "NotAction",
+            "Resource",
+            "NotResource",
             "Condition",
         ],
     )
-    .map_err(|key| {
-        err(match key {
-            "Resource" | "NotResource" => not_in_repository_policy(key),
-            _ => format!("unknown key {}", tick(key)),
-        })
-    })?;
+    .map_err(|key| err(format!("unknown key {}", tick(key))))?;
+    // Checked first: in a repository policy a `Resource` is the first thing wrong.
+    let resource = match (grammar, resource, not_resource) {
+        (Grammar::Repository, None, None) => None,
+        (Grammar::Repository, Some(_), _) => return Err(err(not_in_repository_policy("Resource"))),
+        (Grammar::Repository, _, Some(_)) => {
+            return Err(err(not_in_repository_policy("NotResource")));
+        }
+        (Grammar::Registry(_), Some(_), Some(_)) => {
+            return Err(err(
+                "`Resource` and `NotResource` cannot both be present".into()
+            ));
+        }
+        (Grammar::Registry(_), None, None) => {
+            return Err(err(
+                "one of `Resource` or `NotResource` is required in a registry policy".into(),
+            ));
+        }
+        (Grammar::Registry(scope), Some(r), None) => Some(ResourceElement::Resource(
+            resources_from_json(r, "Resource", scope).map_err(err)?,
+        )),
+        (Grammar::Registry(scope), None, Some(r)) => Some(ResourceElement::NotResource(
+            resources_from_json(r, "NotResource", scope).map_err(err)?,
+        )),
+    };
     let effect = match effect {
         None => return Err(err("`Effect` is required".into())),
         Some(v) => match v.as_str() {
@@ -365,8 +479,67 @@ fn statement_from_json<'a>(index: usize, json: &Json<'a>) -> Result<Statement<'a
         effect,
         principal,
         action,
+        resource,
         condition,
     })
+}
+
+/// A registry policy's `Resource` (or `NotResource`) values: `*`, or ARNs of repositories of this
+/// registry, `arn:<partition>:ecr:<region>:<account>:repository/<name>` where the name may hold
+/// IAM's wildcards (`prod-*`, `*`). The account and region must be the registry's where known.
+fn resources_from_json<'a>(
+    json: &Json<'a>,
+    element: &str,
+    scope: RegistryScope,
+) -> Result<Vec<Cow<'a, str>>, String> {
+    let values = string_list(json, &|| element.to_owned())?;
+    for value in &values {
+        if value == "*" {
+            continue;
+        }
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(not_a_repository_arn(element, value));
+        };
+        let shape_ok = *arn == "arn"
+            && !partition.is_empty()
+            && *service == "ecr"
+            && !region.is_empty()
+            && is_account_id(account)
+            && resource
+                .strip_prefix("repository/")
+                .is_some_and(|name| !name.is_empty());
+        if !shape_ok {
+            return Err(not_a_repository_arn(element, value));
+        }
+        if let Some(own) = scope.account.filter(|own| own != account) {
+            return Err(format!(
+                "`{element}` value {} names a repository of account {}; a registry policy covers only its own registry (account {})",
+                tick(value),
+                tick(account),
+                tick(own)
+            ));
+        }
+        if let Some(own) = scope
+            .region
+            .filter(|own| !region.contains('*') && own != region)
+        {
+            return Err(format!(
+                "`{element}` value {} names a repository in region {}; this registry policy covers only region {}",
+                tick(value),
+                tick(region),
+                tick(own)
+            ));
+        }
+    }
+    Ok(values)
+}
+
+fn not_a_repository_arn(element: &str, value: &str) -> String {
+    format!(
+        "`{element}` value {} is neither `*` nor a repository ARN (`arn:<partition>:ecr:<region>:<account>:repository/<name>`)",
+        tick(value)
+    )
 }
 
 fn principal_from_json<'a>(json: &Json<'a>, element: &str) -> Result<Principal<'a>, String> {

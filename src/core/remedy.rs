@@ -5,11 +5,13 @@
 //! Everything here only ever narrows access: a derived policy drops violating grants and adds a
 //! deny, so it never grants any principal anything the offending policy did not.
 
-use crate::event::{ApiCall, Change, EventFacts, Payload, PolicyEvent, read_event};
+use crate::event::{ApiCall, Change, EventFacts, Payload, PolicyEvent, Subject, read_event};
 use crate::policy::{
     ActionElement, BaseOperator, ConditionBlock, ConditionValue, Effect, Operator, Policy,
-    PolicyError, Principal, PrincipalElement, PrincipalType, Statement, Version, same_document,
+    PolicyError, PolicyKind, Principal, PrincipalElement, PrincipalType, RegistryScope, Statement,
+    Version, same_document,
 };
+use crate::registry::Replication;
 use crate::rules::{Judge, Owner, RuleConfig};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -35,15 +37,35 @@ pub enum TargetSource {
     DerivedFromDeleted,
     /// The configured (or default) baseline.
     Baseline,
+    /// No registry policy at all: the registry policy is deleted, since a registry without one
+    /// grants nothing.
+    NoRegistryPolicy,
 }
 
-/// The policy the guard restores, with its provenance.
+/// The policy the guard restores (for replication: the configuration, as JSON), with its
+/// provenance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
+    /// Empty for [`TargetSource::NoRegistryPolicy`].
     pub policy_text: String,
     pub source: TargetSource,
     /// Why a fallback was used, when one was.
     pub note: Option<String>,
+}
+
+impl Target {
+    /// True when restoring means deleting the registry policy.
+    pub fn is_deletion(&self) -> bool {
+        self.source == TargetSource::NoRegistryPolicy
+    }
+
+    fn no_registry_policy(note: Option<String>) -> Target {
+        Target {
+            policy_text: String::new(),
+            source: TargetSource::NoRegistryPolicy,
+            note,
+        }
+    }
 }
 
 /// The deny-by-default statement the guard adds: deny every principal outside `account` and the
@@ -58,6 +80,7 @@ pub fn deny_by_default_statement(
         .collect();
     let string = |s: &str| ConditionValue::String(Cow::Owned(s.to_owned()));
     Statement {
+        resource: None,
         sid: Some(Cow::Owned(sid)),
         effect: Effect::Deny,
         principal: PrincipalElement::Principal(Principal::Any),
@@ -148,6 +171,26 @@ pub fn derive<'a>(policy: &Policy<'a>, account: &str, rules: &RuleConfig) -> Pol
             .push(deny_by_default_statement(account, rules, sid));
     }
     derived
+}
+
+/// A registry policy with every violating grant removed (no deny is added: a registry policy
+/// only grants); `None` when no statement is left, and the registry is then safest with none.
+pub fn derive_registry<'a>(
+    policy: &Policy<'a>,
+    account: &str,
+    rules: &RuleConfig,
+) -> Option<Policy<'a>> {
+    let judge = Judge::new(rules, Owner::Account(account), policy);
+    let statements: Vec<Statement<'a>> = policy
+        .statements
+        .iter()
+        .filter_map(|s| narrow(s, &judge))
+        .collect();
+    (!statements.is_empty()).then(|| Policy {
+        version: policy.version,
+        id: policy.id.clone(),
+        statements,
+    })
 }
 
 /// A statement without its violating grants; `None` when nothing of it may stay.
@@ -248,48 +291,84 @@ pub fn derived_target(
     })
 }
 
-/// The most recent earlier policy of the same repository that passes the rules, from CloudTrail
-/// records (newest first, as `LookupEvents` returns them). Records that cannot be read, failed
-/// calls, other repositories, the current event and later events are skipped.
+/// The most recent earlier policy of the same repository (or of the same registry, for a
+/// registry policy) that passes the rules, from CloudTrail records (newest first, as
+/// `LookupEvents` returns them). Records that cannot be read, failed calls, other subjects, the
+/// current event and later events are skipped.
 pub fn pick_from_history<'r>(
     records: impl IntoIterator<Item = &'r str>,
     current: &EventFacts,
     rules: &RuleConfig,
 ) -> Option<Target> {
+    let kind = kind_of(current.subject);
+    let scope = scope_of(current);
     records.into_iter().find_map(|record| {
         let Ok(Payload::Change(event)) = read_event(record) else {
             return None;
         };
-        let policy_text = judged_text(&event.change)?.to_owned();
+        let policy_text = judged_text(&event.change, kind, scope)?.to_owned();
         let f = &event.facts;
-        let same_repository =
-            f.repository == current.repository && f.registry_id == current.registry_id;
+        let same_subject = f.subject == current.subject
+            && f.repository == current.repository
+            && f.registry_id == current.registry_id
+            && f.region == current.region;
         let earlier = match (&f.event_time, &current.event_time) {
             // CloudTrail writes ISO-8601 UTC times of one shape, which sort as text.
             (Some(then), Some(now)) => then < now,
             _ => true,
         };
         let other_event = f.event_id.is_none() || f.event_id != current.event_id;
-        if !(same_repository && earlier && other_event) {
+        if !(same_subject && earlier && other_event) {
             return None;
         }
         let registry = current.registry_id.as_deref().unwrap_or_default();
-        rules
-            .passes(&policy_text, Owner::Account(registry))
-            .then(|| Target {
-                policy_text: policy_text.clone(),
-                source: TargetSource::CloudtrailHistory {
-                    event_id: f.event_id.clone(),
-                    event_time: f.event_time.clone(),
-                },
-                note: None,
-            })
+        passes_as(rules, &policy_text, kind, scope, Owner::Account(registry)).then(|| Target {
+            policy_text: policy_text.clone(),
+            source: TargetSource::CloudtrailHistory {
+                event_id: f.event_id.clone(),
+                event_time: f.event_time.clone(),
+            },
+            note: None,
+        })
     })
 }
 
-/// The text a `SetRepositoryPolicy` is judged and remedied on: ECR's stored copy when the event
-/// has one the guard can read (it is what the repository holds), else the caller's text.
-pub fn judged_text(change: &Change) -> Option<&str> {
+/// The policy grammar of a subject's policies.
+fn kind_of(subject: Subject) -> PolicyKind {
+    match subject {
+        Subject::RegistryPolicy => PolicyKind::Registry,
+        _ => PolicyKind::Repository,
+    }
+}
+
+fn scope_of(facts: &EventFacts) -> RegistryScope<'_> {
+    RegistryScope {
+        account: facts.registry_id.as_deref(),
+        region: facts.region.as_deref(),
+    }
+}
+
+/// True when the text is a policy of `kind` that passes every rule of that kind.
+fn passes_as(
+    rules: &RuleConfig,
+    text: &str,
+    kind: PolicyKind,
+    scope: RegistryScope,
+    owner: Owner,
+) -> bool {
+    rules
+        .check_kind(text, kind, scope, owner)
+        .is_ok_and(|v| v.is_empty())
+}
+
+/// The text a `SetRepositoryPolicy` (or `PutRegistryPolicy`) is judged and remedied on: ECR's
+/// stored copy when the event has one the guard can read (it is what ECR holds), else the
+/// caller's text.
+pub fn judged_text<'c>(
+    change: &'c Change,
+    kind: PolicyKind,
+    scope: RegistryScope,
+) -> Option<&'c str> {
     match change {
         Change::PolicySet {
             policy_text,
@@ -297,14 +376,15 @@ pub fn judged_text(change: &Change) -> Option<&str> {
         } => Some(
             stored_text
                 .as_deref()
-                .filter(|stored| Policy::parse(stored).is_ok())
+                .filter(|stored| Policy::parse_kind(stored, kind, scope).is_ok())
                 .unwrap_or(policy_text),
         ),
         _ => None,
     }
 }
 
-/// True for the changes whose revert first looks for an earlier policy in CloudTrail history.
+/// True for the changes whose revert first looks for an earlier policy in CloudTrail history
+/// (`SetRepositoryPolicy`, `PutRegistryPolicy`).
 pub fn wants_history(change: &Change) -> bool {
     matches!(change, Change::PolicySet { .. })
 }
@@ -321,6 +401,18 @@ pub fn choose_target(
     configured_baseline: Option<&str>,
 ) -> Target {
     let account = event.facts.registry_id.as_deref().unwrap_or_default();
+    match (event.facts.subject, &event.change) {
+        (Subject::RegistryPolicy, _) => return registry_policy_target(event, history, rules),
+        (_, Change::Replication { configuration }) => {
+            let derived = rules.derive_replication(configuration, Owner::Account(account));
+            return Target {
+                policy_text: derived.to_json_text(),
+                source: TargetSource::DerivedFromOffending,
+                note: None,
+            };
+        }
+        _ => {}
+    }
     let baseline = |note: Option<String>| Target {
         policy_text: baseline(account, rules, configured_baseline),
         source: TargetSource::Baseline,
@@ -337,7 +429,12 @@ pub fn choose_target(
     };
     match &event.change {
         Change::PolicySet { .. } => {
-            let policy_text = judged_text(&event.change).unwrap_or_default();
+            let policy_text = judged_text(
+                &event.change,
+                PolicyKind::Repository,
+                RegistryScope::default(),
+            )
+            .unwrap_or_default();
             let note = match history {
                 Some(Ok(target)) => return target,
                 Some(Err(note)) => note,
@@ -365,9 +462,107 @@ pub fn choose_target(
         Change::Observed {
             policy_text: Some(text),
         } => derived_or_baseline(text, TargetSource::DerivedFromOffending, None),
-        Change::NoPolicy { .. } | Change::Observed { .. } | Change::Ignored { .. } => {
-            baseline(None)
+        // A template: its policy's derived form, else the baseline.
+        Change::Template { template } => match template
+            .repository_policy
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            Some(text) => derived_or_baseline(text, TargetSource::DerivedFromOffending, None),
+            None => baseline(None),
+        },
+        Change::NoPolicy { .. }
+        | Change::Observed { .. }
+        | Change::Ignored { .. }
+        | Change::Replication { .. } => baseline(None),
+    }
+}
+
+/// A registry policy's target: an earlier compliant one from CloudTrail history, else the
+/// policy without its violating statements and principals, else none at all.
+fn registry_policy_target(
+    event: &PolicyEvent,
+    history: Option<Result<Target, String>>,
+    rules: &RuleConfig,
+) -> Target {
+    let account = event.facts.registry_id.as_deref().unwrap_or_default();
+    let scope = scope_of(&event.facts);
+    let note = match history {
+        Some(Ok(target)) => return target,
+        Some(Err(note)) => Some(note),
+        None => None,
+    };
+    let text =
+        judged_text(&event.change, PolicyKind::Registry, scope).or(event.change.resulting_policy());
+    let derived = text.map(|text| {
+        let policy = Policy::parse_registry(text, scope).map_err(RemedyError::Unparsable)?;
+        if policy.has_inexact_numbers() {
+            return Err(RemedyError::InexactNumbers);
         }
+        let derived = derive_registry(&policy, account, rules);
+        if let Some(derived) = &derived {
+            narrows(&policy, derived)?;
+        }
+        Ok(derived)
+    });
+    let join = |why: String| match &note {
+        Some(note) => format!("{note}; {why}"),
+        None => why,
+    };
+    match derived {
+        Some(Ok(Some(derived))) => Target {
+            policy_text: derived.to_json_text(),
+            source: TargetSource::DerivedFromOffending,
+            note,
+        },
+        Some(Ok(None)) => Target::no_registry_policy(Some(join(
+            "no statement is left once the violating grants are removed".into(),
+        ))),
+        Some(Err(why)) => {
+            Target::no_registry_policy(Some(join(format!("no derived policy: {why}"))))
+        }
+        None => Target::no_registry_policy(note),
+    }
+}
+
+/// The target of a revert if it passes the rules of its subject; otherwise the safe fallback:
+/// the baseline for a repository or a template (if that passes), no registry policy at all for
+/// a registry policy. The guard never writes what breaks its own rules.
+pub fn compliant_target(
+    event: &PolicyEvent,
+    target: Target,
+    rules: &RuleConfig,
+    configured_baseline: Option<&str>,
+) -> Result<Target, RemedyError> {
+    let account = event.facts.registry_id.as_deref().unwrap_or_default();
+    let owner = Owner::Account(account);
+    match (event.facts.subject, &event.change) {
+        (Subject::RegistryPolicy, _) => {
+            let scope = scope_of(&event.facts);
+            if target.is_deletion()
+                || passes_as(
+                    rules,
+                    &target.policy_text,
+                    PolicyKind::Registry,
+                    scope,
+                    owner,
+                )
+            {
+                Ok(target)
+            } else {
+                Ok(Target::no_registry_policy(Some(
+                    "the first choice of registry policy did not pass the rules".into(),
+                )))
+            }
+        }
+        (_, Change::Replication { .. }) => {
+            // Derived by removing destinations only; checked again all the same.
+            match Replication::parse(&target.policy_text) {
+                Ok(config) if rules.check_replication(&config, owner).is_empty() => Ok(target),
+                _ => Err(RemedyError::Widens(0)),
+            }
+        }
+        _ => compliant_or_baseline(target, account, rules, configured_baseline),
     }
 }
 
@@ -410,15 +605,40 @@ pub enum WritePlan {
 /// Compares the live policy (`None`: no policy) with the target and with the state the event
 /// left (`None`: no policy), as parsed JSON, since ECR re-formats what it stores.
 pub fn plan_write(live: Option<&str>, event_state: Option<&str>, target: &Target) -> WritePlan {
-    if live.is_some_and(|l| same_document(l, &target.policy_text)) {
-        return WritePlan::AlreadyInPlace;
+    plan_states(live, event_state, Some(&target.policy_text), same_document)
+}
+
+/// [`plan_write`] for any subject: the live state (a policy, or a replication configuration as
+/// JSON) against the state the event left and the target (a deletion wants no registry policy).
+pub fn plan_revert(event: &PolicyEvent, live: Option<&str>, target: &Target) -> WritePlan {
+    let target_state = (!target.is_deletion()).then_some(target.policy_text.as_str());
+    match &event.change {
+        Change::Replication { configuration } => {
+            let same = |a: &str, b: &str| match (Replication::parse(a), Replication::parse(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            let event_state = configuration.to_json_text();
+            plan_states(live, Some(&event_state), target_state, same)
+        }
+        change => plan_states(live, change.resulting_policy(), target_state, same_document),
     }
-    let still_current = match (live, event_state) {
+}
+
+fn plan_states(
+    live: Option<&str>,
+    event_state: Option<&str>,
+    target: Option<&str>,
+    same: impl Fn(&str, &str) -> bool,
+) -> WritePlan {
+    let equal = |a: Option<&str>, b: Option<&str>| match (a, b) {
         (None, None) => true,
-        (Some(live), Some(set)) => same_document(live, set),
+        (Some(a), Some(b)) => same(a, b),
         _ => false,
     };
-    if still_current {
+    if equal(live, target) {
+        WritePlan::AlreadyInPlace
+    } else if equal(live, event_state) {
         WritePlan::Write
     } else {
         WritePlan::Superseded
@@ -552,12 +772,22 @@ mod tests {
                 Some("AccessDenied"),
             ),
             record("violating", "2026-11-20T08:00:00Z", "team/app", bad, None),
+            // The same name in another region is another repository.
+            record(
+                "other-region",
+                "2026-11-19T09:00:00Z",
+                "team/app",
+                &good,
+                None,
+            )
+            .replace("eu-west-1", "us-east-1"),
             record("compliant", "2026-11-19T08:00:00Z", "team/app", &good, None),
             record("older", "2026-11-18T08:00:00Z", "team/app", &good, None),
         ];
         let current = EventFacts {
             repository: Some("team/app".into()),
             registry_id: Some("123456789012".into()),
+            region: Some("eu-west-1".into()),
             event_id: Some("now".into()),
             event_time: Some("2026-11-20T10:00:00Z".into()),
             ..EventFacts::default()

@@ -6,8 +6,8 @@ pub mod deny;
 pub mod limits;
 
 use crate::policy::{
-    Effect, Policy, PolicyError, Principal, PrincipalElement, PrincipalType, Statement, Version,
-    is_account_id,
+    Effect, Policy, PolicyError, PolicyKind, Principal, PrincipalElement, PrincipalType,
+    RegistryScope, ResourceElement, Statement, Version, is_account_id,
 };
 use crate::text::tick;
 use limits::{Limit, Reach, identity_limits};
@@ -24,15 +24,17 @@ pub enum RuleId {
     NoWildcardPrincipal,
     NoAllowNotPrincipal,
     DenyByDefaultRequired,
+    NoUnapprovedReplication,
     InvalidPolicy,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 5] = [
+    pub const ALL: [RuleId; 6] = [
         RuleId::NoRootPrincipal,
         RuleId::NoWildcardPrincipal,
         RuleId::NoAllowNotPrincipal,
         RuleId::DenyByDefaultRequired,
+        RuleId::NoUnapprovedReplication,
         RuleId::InvalidPolicy,
     ];
 
@@ -42,6 +44,7 @@ impl RuleId {
             RuleId::NoWildcardPrincipal => "no-wildcard-principal",
             RuleId::NoAllowNotPrincipal => "no-allow-not-principal",
             RuleId::DenyByDefaultRequired => "deny-by-default-required",
+            RuleId::NoUnapprovedReplication => "no-unapproved-replication",
             RuleId::InvalidPolicy => "invalid-policy",
         }
     }
@@ -57,7 +60,8 @@ impl fmt::Display for RuleId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     pub rule: RuleId,
-    /// 0-based index of the offending statement; `None` for policy-wide findings.
+    /// 0-based index of the offending statement (of a replication configuration: its rule);
+    /// `None` for policy-wide findings.
     pub statement: Option<usize>,
     pub sid: Option<String>,
     /// The offending principal exactly as written (`*` for the wildcard rule; for a grant a
@@ -68,6 +72,10 @@ pub struct Violation {
     pub via: Option<String>,
     /// One sentence: what is wrong and how to fix it.
     pub message: Cow<'static, str>,
+    /// A registry policy statement's `Resource` values (`NotResource` ones as `not <value>`):
+    /// which repositories the grant opens. Empty for repository policies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// A 12-digit AWS account id.
@@ -122,6 +130,8 @@ pub struct RuleConfig {
     pub allowed_root_accounts: BTreeSet<AccountId>,
     /// Organizations whose every member may be granted access.
     pub allowed_org_ids: BTreeSet<OrgId>,
+    /// Accounts other than the registry's own that replication may copy images to.
+    pub allowed_replication_accounts: BTreeSet<AccountId>,
 }
 
 /// An allowlist entry that names no account (the entry as given).
@@ -202,7 +212,7 @@ impl RuleConfig {
             .collect::<Result<_, _>>()?;
         Ok(RuleConfig {
             allowed_root_accounts,
-            allowed_org_ids: BTreeSet::new(),
+            ..RuleConfig::default()
         })
     }
 
@@ -218,9 +228,72 @@ impl RuleConfig {
         Ok(self)
     }
 
+    /// The same rules, also allowing replication to these accounts.
+    pub fn with_replication_accounts<'a>(
+        mut self,
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RuleConfig, AllowlistError> {
+        self.allowed_replication_accounts = entries
+            .into_iter()
+            .map(|entry| {
+                is_account_id(entry)
+                    .then(|| AccountId(entry.to_owned()))
+                    .ok_or_else(|| AllowlistError(entry.to_owned()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// True when replication may copy images to `account` from a registry of `owner`.
+    pub fn allows_replication_to(&self, account: &str, owner: Owner) -> bool {
+        owner.is(account)
+            || self
+                .allowed_replication_accounts
+                .iter()
+                .any(|a| a.as_str() == account)
+    }
+
     /// Parses a policy text and checks it.
     pub fn check_text(&self, text: &str, owner: Owner) -> Result<Vec<Violation>, PolicyError> {
         Policy::parse(text).map(|policy| self.check(&policy, owner))
+    }
+
+    /// Parses a policy of either kind and checks it by that kind's rules.
+    pub fn check_kind(
+        &self,
+        text: &str,
+        kind: PolicyKind,
+        scope: RegistryScope,
+        owner: Owner,
+    ) -> Result<Vec<Violation>, PolicyError> {
+        let policy = Policy::parse_kind(text, kind, scope)?;
+        Ok(match kind {
+            PolicyKind::Repository => self.check(&policy, owner),
+            PolicyKind::Registry => self.check_registry(&policy, owner),
+        })
+    }
+
+    /// Checks a registry policy: the principal rules on every `Allow`, each violation with the
+    /// statement's resources. No deny-by-default: a registry policy only grants, and the safe
+    /// registry policy is none at all.
+    pub fn check_registry(&self, policy: &Policy, owner: Owner) -> Vec<Violation> {
+        let judge = Judge::new(self, owner, policy);
+        let mut violations = Vec::new();
+        for (index, statement) in policy.statements.iter().enumerate() {
+            if statement.effect == Effect::Allow {
+                let first = violations.len();
+                judge.check_allow(index, statement, &mut violations);
+                let resources = statement
+                    .resource
+                    .as_ref()
+                    .map(ResourceElement::evidence)
+                    .unwrap_or_default();
+                for v in &mut violations[first..] {
+                    v.resources.clone_from(&resources);
+                }
+            }
+        }
+        violations
     }
 
     /// True when the text is a policy that passes every rule: what the guard may write.
@@ -329,6 +402,7 @@ impl<'r> Judge<'r> {
                     principal: principal.map(str::to_owned),
                     via: via.map(str::to_owned),
                     message,
+                    resources: Vec::new(),
                 }
             };
         let principal = match &statement.principal {
@@ -423,6 +497,7 @@ fn policy_wide(rule: RuleId, message: impl Into<Cow<'static, str>>) -> Violation
         principal: None,
         via: None,
         message: message.into(),
+        resources: Vec::new(),
     }
 }
 

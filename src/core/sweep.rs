@@ -33,6 +33,20 @@ pub struct SweepTotals {
     pub revert_failed: usize,
     /// Repositories that could not be checked, over all targets.
     pub unchecked: usize,
+    /// The registry-level doors (registry policy, creation templates, replication), over all
+    /// targets, counted apart from repositories.
+    pub registry: DoorTotals,
+}
+
+/// Sums of the registry-level doors over a sweep's targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DoorTotals {
+    pub checked: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub reverted: usize,
+    pub revert_failed: usize,
+    pub unchecked: usize,
 }
 
 /// The result of one sweep run; also the summary alert's document.
@@ -64,7 +78,14 @@ impl SweepReport {
         t.reverted += report.reverted;
         t.revert_failed += report.revert_failed;
         t.unchecked += report.unchecked.len();
-        for (rule, n) in &report.by_rule {
+        let r = &report.registry;
+        t.registry.checked += r.checked;
+        t.registry.compliant += r.compliant;
+        t.registry.non_compliant += r.non_compliant;
+        t.registry.reverted += r.reverted;
+        t.registry.revert_failed += r.revert_failed;
+        t.registry.unchecked += r.unchecked.len();
+        for (rule, n) in report.by_rule.iter().chain(&r.by_rule) {
             *t.by_rule.entry(rule.clone()).or_default() += n;
         }
         self.reports.push(report);
@@ -77,6 +98,16 @@ impl SweepReport {
             region: region.to_owned(),
             error,
         });
+    }
+
+    /// True when something could not be checked or a revert failed, anywhere in the sweep.
+    pub fn has_failures(&self) -> bool {
+        let t = &self.totals;
+        t.unchecked > 0
+            || t.revert_failed > 0
+            || t.registry.unchecked > 0
+            || t.registry.revert_failed > 0
+            || !self.unreachable.is_empty()
     }
 
     /// The distinct accounts and regions among the targets.

@@ -720,3 +720,66 @@ fn the_readmes_give_the_same_commands_and_ci_runs_the_readme_test_command() {
         "{ci}"
     );
 }
+
+#[test]
+fn check_registry_judges_a_registry_policy_by_its_own_grammar_and_rules() {
+    let policy = path("tests/fixtures/policies/registry-root-all-repositories.json");
+    // As a repository policy it is refused: repository policies have no `Resource`.
+    let out = run(&["check", &policy], None);
+    assert_one_line_error(
+        &out,
+        "`Resource` is not allowed in an ECR repository policy",
+    );
+    // As the registry policy of its own account and region: the foreign root, with resources.
+    let out = run(
+        &[
+            "check",
+            "--registry",
+            "--account",
+            "123456789012",
+            "--region",
+            "eu-west-1",
+            "--format",
+            "json",
+            &policy,
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = &json(&out)["violations"][0];
+    assert_eq!(v["rule"], "no-root-principal");
+    assert_eq!(
+        v["resources"][0],
+        "arn:aws:ecr:eu-west-1:123456789012:repository/*"
+    );
+    // Another region's registry cannot hold it.
+    let out = run(
+        &[
+            "check",
+            "--registry",
+            "--account",
+            "123456789012",
+            "--region",
+            "us-east-1",
+            &policy,
+        ],
+        None,
+    );
+    assert_one_line_error(&out, "covers only region `us-east-1`");
+    // An allowlisted replication grant needs no deny-by-default in a registry policy.
+    let ok = path("tests/fixtures/policies/registry-replication-allowlisted.json");
+    let out = run(
+        &[
+            "check",
+            "--registry",
+            "--allow-root-account",
+            "111122223333",
+            &ok,
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // `--region` means nothing without `--registry`.
+    let out = run(&["check", "--region", "eu-west-1", &ok], None);
+    assert_eq!(code(&out), 2);
+}

@@ -340,15 +340,27 @@ async fn a_scheduled_event_runs_the_scan_and_the_scan_resumes_where_it_stopped()
     // Revert mode, stopped after the first chunk of four, then resumed.
     let chunks = std::sync::atomic::AtomicUsize::new(0);
     let once = || chunks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
-    let first = scan(&config(Mode::Revert), "eu-west-1", Ports::all(&aws), &once)
-        .await
-        .unwrap();
+    let first = scan(
+        &config(Mode::Revert),
+        Some("123456789012"),
+        "eu-west-1",
+        Ports::all(&aws),
+        &once,
+    )
+    .await
+    .unwrap();
     assert!(!first.complete);
     assert_eq!(first.resume_after.as_deref(), Some("r-3"));
     assert_eq!(aws.inner.position().as_deref(), Some("r-3"));
-    let second = scan(&config(Mode::Revert), "eu-west-1", Ports::all(&aws), &never)
-        .await
-        .unwrap();
+    let second = scan(
+        &config(Mode::Revert),
+        Some("123456789012"),
+        "eu-west-1",
+        Ports::all(&aws),
+        &never,
+    )
+    .await
+    .unwrap();
     assert_eq!(second.started_after.as_deref(), Some("r-3"));
     assert!(second.complete);
     assert_eq!(aws.inner.position(), None);

@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod handle;
 mod hub;
+mod registry;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,7 +1,9 @@
 //! Single-threaded, in-process throughput over a JSON Lines corpus, best of 5 passes:
 //! `floor` parses each line into a `serde_json::Value` and nothing else; `guard` parses it as a
-//! policy and runs the rules; `parse` only parses it as a policy (the rules' share is the rest). `cargo run --release --example throughput -- FILE` prints
-//! `floor <seconds>` and `guard <seconds>`, one line each.
+//! policy and runs the rules; `parse` only parses it as a policy (the rules' share is the rest);
+//! `json` only builds its strict JSON tree (`Json::parse`, the syntax share of `parse`).
+//! `cargo run --release --example throughput -- FILE` prints `floor <seconds>`,
+//! `guard <seconds>`, `parse <seconds>` and `json <seconds>`, one line each.
 
 #![allow(
     clippy::print_stdout,
@@ -9,6 +11,7 @@
     reason = "a benchmark tool: its output is its result"
 )]
 
+use ecr_policy_guard_core::json::Json;
 use ecr_policy_guard_core::{Owner, Policy, RuleConfig};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -45,6 +48,11 @@ fn main() {
             black_box(Policy::parse(black_box(line)).ok());
         }
     });
+    let json = best_of_5(|| {
+        for line in &lines {
+            black_box(Json::parse(black_box(line)).ok());
+        }
+    });
     let guard = best_of_5(|| {
         for line in &lines {
             black_box(
@@ -57,4 +65,5 @@ fn main() {
     println!("floor {:.6}", floor.as_secs_f64());
     println!("guard {:.6}", guard.as_secs_f64());
     println!("parse {:.6}", parse.as_secs_f64());
+    println!("json {:.6}", json.as_secs_f64());
 }

@@ -3,7 +3,7 @@
 //! the diff.
 
 use crate::{policy_event, root, sample, sample_rules};
-use ecr_policy_guard_core::incident::{Offender, Unchecked};
+use ecr_policy_guard_core::incident::{Offender, RegistryTally, Unchecked};
 use ecr_policy_guard_core::remedy::{TargetSource, derived_target};
 use ecr_policy_guard_core::render::Alert;
 use ecr_policy_guard_core::render::alert::render;
@@ -62,7 +62,7 @@ fn incident(file: &str, mode: Mode, taken: Taken) -> Incident {
     let rules = sample_rules();
     let event = policy_event(&sample(file));
     let outcome = decide(&event, &rules, mode);
-    let offending = event.change.policy_text().map(str::to_owned);
+    let offending = event.change.policy_text();
     let target = match taken {
         Taken::Reverted => offending.as_deref().and_then(|text| {
             derived_target(
@@ -138,6 +138,24 @@ fn a_partial_scan_summary() {
         }],
         complete: false,
         resume_after: Some("team-z/last".into()),
+        registry: RegistryTally {
+            checked_this_run: true,
+            checked: 2,
+            compliant: 1,
+            non_compliant: 1,
+            by_rule: [("no-unapproved-replication".to_owned(), 1)].into(),
+            reverted: 1,
+            revert_failed: 0,
+            offenders: vec![Offender {
+                repository: "replication configuration".into(),
+                rules: vec!["no-unapproved-replication".into()],
+                taken: Taken::Reverted,
+            }],
+            unchecked: vec![Unchecked {
+                repository: "creation templates".into(),
+                error: "ecr:DescribeRepositoryCreationTemplates failed (a retry may succeed): ServerException (HTTP 500)".into(),
+            }],
+        },
     };
     snapshot_alert("scan-summary", &render_scan(&report));
 }

@@ -1,6 +1,9 @@
 //! Table-driven tests: every sample event and fixture carries its expected outcome.
 
 use crate::{root, sample_rules};
+use ecr_policy_guard_core::event::Subject;
+use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
+use ecr_policy_guard_core::registry::Replication;
 use ecr_policy_guard_core::{Mode, Owner, RuleConfig, evaluate};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -92,8 +95,74 @@ fn policy_fixtures_match_their_expected_outcomes() {
             Some(account) => Owner::Account(account),
             None => Owner::Unknown,
         };
-        let result = rules.check_text(&text, owner);
-        match (&result, expected.get("error").and_then(Value::as_str)) {
+        // `"kind": "registry"`: a registry policy of that account and region (`check --registry`).
+        let kind = match expected["kind"].as_str() {
+            Some("registry") => PolicyKind::Registry,
+            None => PolicyKind::Repository,
+            Some(other) => panic!("{}: unknown kind `{other}`", name(file)),
+        };
+        let scope = RegistryScope {
+            account: expected["account"].as_str(),
+            region: expected["region"].as_str(),
+        };
+        let result = rules.check_kind(&text, kind, scope, owner);
+        compare(file, &result, &expected, &mut failures);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn replication_fixtures_match_their_expected_outcomes() {
+    let dir = root().join("tests/fixtures/replication");
+    let files = inputs(&dir);
+    assert!(
+        files.len() >= 7,
+        "only {} replication fixtures",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for file in &files {
+        let expected = sidecar(file);
+        let allowlist = expected["allowed_replication_accounts"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let rules = RuleConfig::default()
+            .with_replication_accounts(allowlist)
+            .unwrap();
+        let owner = match expected["account"].as_str() {
+            Some(account) => Owner::Account(account),
+            None => Owner::Unknown,
+        };
+        let text = fs::read_to_string(file).unwrap();
+        let result = Replication::parse(&text).map(|r| rules.check_replication(&r, owner));
+        compare(file, &result, &expected, &mut failures);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+/// Compares one fixture's result with its sidecar: the error it must contain (on one line), or
+/// exactly its violations (and their resources, where the sidecar lists them).
+fn compare<E: std::fmt::Display>(
+    file: &Path,
+    result: &Result<Vec<ecr_policy_guard_core::Violation>, E>,
+    expected: &Value,
+    failures: &mut Vec<String>,
+) {
+    {
+        match (result, expected.get("error").and_then(Value::as_str)) {
             (Err(error), Some(want)) => {
                 let error = error.to_string();
                 if !error.contains(want) || error.contains('\n') {
@@ -104,6 +173,24 @@ fn policy_fixtures_match_their_expected_outcomes() {
                 let got = serde_json::to_value(violations).unwrap();
                 for v in got.as_array().unwrap() {
                     assert!(!v["message"].as_str().unwrap().is_empty());
+                }
+                for (i, want) in expected["violations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if let Some(resources) = want.get("resources")
+                        && !got.as_array().unwrap().iter().any(|v| {
+                            key(v) == key(want)
+                                && v.get("resources").unwrap_or(&Value::Array(vec![])) == resources
+                        })
+                    {
+                        failures.push(format!(
+                            "{}: violation {i} lacks resources {resources}",
+                            name(file)
+                        ));
+                    }
                 }
                 let got = sorted(got.as_array().unwrap().iter().map(key).collect());
                 let want = sorted(
@@ -130,13 +217,6 @@ fn policy_fixtures_match_their_expected_outcomes() {
             )),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures failed:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n")
-    );
 }
 
 /// Rows of the table in events/README.md: file, alert-mode action, revert-mode action, rules.
@@ -197,10 +277,16 @@ fn sample_events_match_the_events_readme_exactly() {
             assert!(!outcome.reason.is_empty());
             if want != "ignore" {
                 let f = &outcome.facts;
+                // Registry-level events name no repository; a template names its prefix.
+                let named = match f.subject {
+                    Subject::Repository => ("repository", &f.repository),
+                    Subject::CreationTemplate => ("template_prefix", &f.template_prefix),
+                    Subject::RegistryPolicy | Subject::Replication => ("account", &f.account),
+                };
                 for (field, value) in [
                     ("account", &f.account),
                     ("region", &f.region),
-                    ("repository", &f.repository),
+                    named,
                     ("registry_id", &f.registry_id),
                     ("event_id", &f.event_id),
                     ("event_time", &f.event_time),

@@ -1,11 +1,11 @@
-//! Table-driven: every template and plan in tests/fixtures/iac/ against its `NAME.expected.json`.
-//! A sidecar with `"pending": "issue 11"` holds the verdict its kind will get once issue 11's
-//! rules land; until then the test asserts that those resources come back not judged (with the
-//! pending message, at their line) and lists them as pending: they are never counted as passing.
+//! Table-driven: every template and plan in tests/fixtures/iac/ against its `NAME.expected.json`
+//! (resources in order, each with its line, kind, violations at their lines, or the problem that
+//! kept it from being judged; or the error that kept the whole file from being read).
 
 use crate::root;
 use ecr_policy_guard_core::RuleConfig;
-use ecr_policy_guard_core::iac::{self, FileReport, ProblemKind, ResourceReport, Settings};
+use ecr_policy_guard_core::iac::{self, FileReport, ResourceReport, Settings};
+use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ fn name(path: &Path) -> String {
 }
 
 /// Runs a fixture as its sidecar says (`parameters`, `account`, `region`, `partition`,
-/// `allowed_root_accounts`, `allowed_org_ids`).
+/// `allowed_root_accounts`, `allowed_org_ids`, `allowed_replication_accounts`).
 pub fn run(file: &Path, expected: &Value) -> FileReport {
     let strings = |key: &str| -> Vec<String> {
         expected[key]
@@ -39,6 +39,12 @@ pub fn run(file: &Path, expected: &Value) -> FileReport {
     let rules = RuleConfig::allowing(strings("allowed_root_accounts").iter().map(String::as_str))
         .unwrap()
         .with_orgs(strings("allowed_org_ids").iter().map(String::as_str))
+        .unwrap()
+        .with_replication_accounts(
+            strings("allowed_replication_accounts")
+                .iter()
+                .map(String::as_str),
+        )
         .unwrap();
     let parameters: Vec<(String, String)> = expected["parameters"]
         .as_object()
@@ -53,11 +59,14 @@ pub fn run(file: &Path, expected: &Value) -> FileReport {
         account: expected["account"].as_str().unwrap_or(iac::DEFAULT_ACCOUNT),
         account_given: expected["account"].is_string(),
         region: expected["region"].as_str().unwrap_or(iac::DEFAULT_REGION),
+        region_given: expected["region"].is_string(),
         partition: expected["partition"]
             .as_str()
             .unwrap_or(iac::DEFAULT_PARTITION),
         stack_name: iac::DEFAULT_STACK_NAME,
         parameters: &parameters,
+        files_kind: PolicyKind::Repository,
+        files_scope: RegistryScope::default(),
     };
     let text = fs::read_to_string(file).unwrap();
     iac::check_file(&name(file), &text, &settings)
@@ -100,7 +109,14 @@ fn compare(got: &ResourceReport, want: &Value) -> Option<String> {
             wrong.push(format!("bad message {message:?}"));
         }
     }
-    let got_keys = sorted(findings.as_array().unwrap().iter().map(finding_key).collect());
+    let got_keys = sorted(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(finding_key)
+            .collect(),
+    );
     let want_keys = sorted(
         want["violations"]
             .as_array()
@@ -132,7 +148,7 @@ fn compare(got: &ResourceReport, want: &Value) -> Option<String> {
 fn template_and_plan_fixtures_match_their_expected_outcomes() {
     let files = fixtures();
     assert!(files.len() >= 25, "only {} iac fixtures", files.len());
-    let (mut failures, mut pending, mut judged) = (Vec::new(), Vec::new(), 0);
+    let (mut failures, mut judged) = (Vec::new(), 0);
     for file in &files {
         let sidecar = file.with_extension("expected.json");
         let expected: Value = serde_json::from_str(
@@ -163,52 +179,33 @@ fn template_and_plan_fixtures_match_their_expected_outcomes() {
         let wanted = expected["resources"]
             .as_array()
             .unwrap_or_else(|| panic!("{fixture}: the sidecar needs `resources` or `error`"));
-        let got_ids: Vec<&str> = report.resources.iter().map(|r| r.resource.as_str()).collect();
+        let got_ids: Vec<&str> = report
+            .resources
+            .iter()
+            .map(|r| r.resource.as_str())
+            .collect();
         let want_ids: Vec<&str> = wanted
             .iter()
             .map(|w| w["resource"].as_str().unwrap())
             .collect();
         if got_ids != want_ids {
-            failures.push(format!("{fixture}: resources {got_ids:?}, want {want_ids:?}"));
+            failures.push(format!(
+                "{fixture}: resources {got_ids:?}, want {want_ids:?}"
+            ));
             continue;
         }
-        let is_pending = expected["pending"].as_str() == Some("issue 11");
         for (got, want) in report.resources.iter().zip(wanted) {
-            let waits = is_pending
-                && matches!(
-                    got.kind,
-                    iac::PolicyKind::RegistryPolicy | iac::PolicyKind::Replication
-                );
-            if waits {
-                // Until issue 11: not judged, saying so, at the resource's line.
-                let says_so = got.findings.is_empty()
-                    && !got.problems.is_empty()
-                    && got.problems.iter().all(|p| {
-                        p.kind == ProblemKind::Pending
-                            && p.message.ends_with("judged once issue 11 lands")
-                            && p.line == got.line
-                    });
-                let line_ok = want["line"].as_u64().is_none_or(|l| got.line as u64 == l);
-                if !says_so || !line_ok {
-                    failures.push(format!(
-                        "{fixture}: `{}` should be pending issue 11 at line {:?}, got {got:?} (once it is judged, remove `pending` from the sidecar)",
-                        got.resource, want["line"]
-                    ));
-                }
-                pending.push(format!("{fixture} `{}`", got.resource));
-                continue;
-            }
             match compare(got, want) {
                 Some(wrong) => failures.push(format!("{fixture} `{}`: {wrong}", got.resource)),
                 None => judged += 1,
             }
         }
     }
-    // Reported, never counted: `cargo test -- --nocapture` shows the list.
-    eprintln!(
-        "iac fixtures: {judged} judged as expected; {} resources pending issue 11 (not counted as passing): {}",
-        pending.len(),
-        pending.join(", ")
+    // Every fixture file and every resource in them was judged (none skipped).
+    assert!(
+        judged >= files.len(),
+        "{judged} judged of {} files",
+        files.len()
     );
     assert!(
         failures.is_empty(),
@@ -235,7 +232,10 @@ fn a_rendered_template_policy_judges_like_the_policy_file() {
        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": ["123456789012", "987654321098"]}}}]}"#;
     let rules = RuleConfig::default();
     let direct = rules
-        .check_text(policy, ecr_policy_guard_core::Owner::Account("123456789012"))
+        .check_text(
+            policy,
+            ecr_policy_guard_core::Owner::Account("123456789012"),
+        )
         .unwrap();
     let from_template: Vec<_> = template.resources[0]
         .findings
@@ -244,17 +244,4 @@ fn a_rendered_template_policy_judges_like_the_policy_file() {
         .collect();
     assert_eq!(from_template, direct);
     assert_eq!(direct.len(), 2, "{direct:?}");
-}
-
-#[test]
-fn zz_dump() {
-    for file in fixtures() {
-        let sidecar = file.with_extension("expected.json");
-        let expected: Value = fs::read_to_string(&sidecar)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(json!({}));
-        let report = run(&file, &expected);
-        println!("=== {}\n{}", name(&file), serde_json::to_string(&report).unwrap());
-    }
 }

@@ -12,6 +12,8 @@ mod alerts;
 mod fixtures;
 mod fuzz_regressions;
 mod iac;
+mod json_differential;
+mod json_reference;
 mod properties;
 mod remedy;
 mod tally;
@@ -37,11 +39,19 @@ pub fn sample_rules() -> RuleConfig {
     struct SampleConfig {
         allowed_root_accounts: Vec<String>,
         allowed_org_ids: Vec<String>,
+        allowed_replication_accounts: Vec<String>,
     }
     let config: SampleConfig = toml::from_str(&sample("guard.toml")).unwrap();
     RuleConfig::allowing(config.allowed_root_accounts.iter().map(String::as_str))
         .unwrap()
         .with_orgs(config.allowed_org_ids.iter().map(String::as_str))
+        .unwrap()
+        .with_replication_accounts(
+            config
+                .allowed_replication_accounts
+                .iter()
+                .map(String::as_str),
+        )
         .unwrap()
 }
 

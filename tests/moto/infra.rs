@@ -314,6 +314,20 @@ fn operations_in_code() -> BTreeSet<String> {
         .collect()
 }
 
+/// The registry-level ECR operations the code calls: IAM knows no resource type for them.
+const REGISTRY_DOORS: [&str; 7] = [
+    "ecr:DeleteRegistryPolicy",
+    "ecr:DescribeRegistry",
+    "ecr:DescribeRepositoryCreationTemplates",
+    "ecr:GetRegistryPolicy",
+    "ecr:PutRegistryPolicy",
+    "ecr:PutReplicationConfiguration",
+    "ecr:UpdateRepositoryCreationTemplate",
+];
+
+/// The templates whose function acts in its own region only.
+const REGIONAL: [&str; 2] = ["template.yaml", "stackset.yaml"];
+
 /// Operations only the hub calls: the spoke roles, and the organization's accounts.
 const HUB_ONLY: [&str; 2] = ["organizations:ListAccounts", "sts:AssumeRole"];
 
@@ -340,9 +354,16 @@ fn the_function_may_do_only_what_the_code_calls() {
     let called = operations_in_code();
     let expected: BTreeSet<String> = [
         "cloudtrail:LookupEvents",
+        "ecr:DeleteRegistryPolicy",
+        "ecr:DescribeRegistry",
         "ecr:DescribeRepositories",
+        "ecr:DescribeRepositoryCreationTemplates",
+        "ecr:GetRegistryPolicy",
         "ecr:GetRepositoryPolicy",
+        "ecr:PutRegistryPolicy",
+        "ecr:PutReplicationConfiguration",
         "ecr:SetRepositoryPolicy",
+        "ecr:UpdateRepositoryCreationTemplate",
         "organizations:ListAccounts",
         "sns:Publish",
         "ssm:GetParameter",
@@ -390,7 +411,19 @@ fn the_function_may_do_only_what_the_code_calls() {
                     called.contains(&action),
                     "{template}: `{action}` is granted but the code never calls it"
                 );
-                if action.starts_with("ecr:") {
+                if REGISTRY_DOORS.contains(&action.as_str()) {
+                    // No resource type exists for these: "*", held to the stack's region where
+                    // the function acts in one region only.
+                    assert_eq!(statement["Resource"], "*", "{template}: `{action}`");
+                    let region = &statement["Condition"]["StringEquals"]["aws:RequestedRegion"];
+                    if REGIONAL.contains(&template) {
+                        assert_eq!(
+                            region.to_string(),
+                            r#"{"Ref":"AWS::Region"}"#,
+                            "{template}: `{action}` outside the stack's region"
+                        );
+                    }
+                } else if action.starts_with("ecr:") {
                     assert_ne!(
                         statement["Resource"], "*",
                         "{template}: `{action}` on every resource"
@@ -441,7 +474,9 @@ fn the_spoke_role_may_only_read_and_restore_policies_for_the_hub_and_the_scp_pro
             || vec![statement["Action"].as_str().unwrap()],
             |list| list.iter().map(|a| a.as_str().unwrap()).collect(),
         ) {
-            if action.starts_with("ecr:") {
+            if REGISTRY_DOORS.contains(&action) {
+                assert_eq!(statement["Resource"], "*", "`{action}`");
+            } else if action.starts_with("ecr:") {
                 assert!(statement["Resource"].to_string().contains(":repository/*"));
             }
             granted.insert(action.to_owned());

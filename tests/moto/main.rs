@@ -13,5 +13,6 @@ mod demo;
 mod hub;
 mod infra;
 mod lambda_runtime;
+mod registry;
 mod scan;
 mod support;

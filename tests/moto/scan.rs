@@ -56,7 +56,9 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
         mode: Mode::Alert,
         ..Config::default()
     };
-    let report = scan(&config, REGION, aws.ports(), &never).await.unwrap();
+    let report = scan(&config, Some(ACCOUNT), REGION, aws.ports(), &never)
+        .await
+        .unwrap();
     assert!(report.complete && report.resume_after.is_none());
     assert_eq!((report.repositories, report.scanned), (330, 330));
     assert_eq!((report.compliant, report.non_compliant), (80, 250));
@@ -92,7 +94,7 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
     };
     let chunks = AtomicUsize::new(0);
     let stop_after_200 = || chunks.fetch_add(1, Ordering::SeqCst) >= 50;
-    let first = scan(&config, REGION, aws.ports(), &stop_after_200)
+    let first = scan(&config, Some(ACCOUNT), REGION, aws.ports(), &stop_after_200)
         .await
         .unwrap();
     assert!(!first.complete);
@@ -104,7 +106,9 @@ async fn the_scan_finds_every_offender_fixes_them_in_revert_mode_and_resumes_whe
     );
 
     // The next run continues after r-199 and finishes.
-    let second = scan(&config, REGION, aws.ports(), &never).await.unwrap();
+    let second = scan(&config, Some(ACCOUNT), REGION, aws.ports(), &never)
+        .await
+        .unwrap();
     assert_eq!(second.started_after.as_deref(), Some("scan/r-199"));
     assert!(second.complete && second.resume_after.is_none());
     assert_eq!(second.scanned, 130);

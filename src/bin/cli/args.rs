@@ -4,7 +4,7 @@ use crate::input::{MAX_CONFIG_BYTES, display, read_input};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ecr_policy_guard::Config;
-use ecr_policy_guard::config::{allowing, allowing_orgs};
+use ecr_policy_guard::config::{allowing, allowing_orgs, allowing_replication};
 use ecr_policy_guard_core::Mode;
 
 #[derive(Parser)]
@@ -38,12 +38,18 @@ pub enum Command {
         /// file; a template deploys into `AWS::AccountId` 123456789012
         #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
         account: Option<String>,
+        /// The policies are registry policies (`PutRegistryPolicy`): `Resource` required, the
+        /// principal rules on every `Allow`, no deny-by-default needed. With `--account` (and
+        /// `--region`) their repository ARNs must be that registry's
+        #[arg(long)]
+        registry: bool,
+        /// With `--registry`: the registry's region, which its repository ARNs must name.
+        /// Templates and plans: the region they deploy into (`AWS::Region`) [default: us-east-1]
+        #[arg(long, value_name = "REGION", value_parser = crate::iac::parse_region)]
+        region: Option<String>,
         /// Templates: a CloudFormation parameter's value (repeatable); others take their `Default`
         #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = crate::iac::parse_parameter)]
         parameters: Vec<(String, String)>,
-        /// Templates: `AWS::Region` [default: us-east-1]
-        #[arg(long, value_name = "REGION", value_parser = crate::iac::parse_region)]
-        region: Option<String>,
         /// Templates: `AWS::Partition` [default: aws]
         #[arg(long, value_name = "PARTITION", value_parser = crate::iac::parse_partition)]
         partition: Option<String>,
@@ -118,7 +124,7 @@ pub enum Command {
 #[derive(Args)]
 pub struct Settings {
     /// TOML config (README, "Configuration"); flags override it. `check` reads only its
-    /// `allowed_root_accounts`; the other commands also `mode` and, for handle and scan,
+    /// allowlists; the other commands also `mode` and, for handle and scan,
     /// `alert_topic_arn`
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
@@ -130,6 +136,11 @@ pub struct Settings {
     /// once, these replace the config file's `allowed_org_ids`
     #[arg(long = "allow-org", value_name = "ORG_ID")]
     pub allow_orgs: Vec<String>,
+    /// Account (12-digit id) replication may copy images to, besides the registry's own; repeat
+    /// for more. Given at least once, these replace the config file's
+    /// `allowed_replication_accounts`
+    #[arg(long = "allow-replication-account", value_name = "ID")]
+    pub allow_replication_accounts: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -179,14 +190,21 @@ impl Settings {
             None => Config::default(),
         };
         if !self.allow_root_accounts.is_empty() {
-            let orgs = std::mem::take(&mut config.rules.allowed_org_ids);
-            config.rules = allowing(self.allow_root_accounts.iter().map(String::as_str))
-                .context("--allow-root-account")?;
-            config.rules.allowed_org_ids = orgs;
+            config.rules.allowed_root_accounts =
+                allowing(self.allow_root_accounts.iter().map(String::as_str))
+                    .context("--allow-root-account")?
+                    .allowed_root_accounts;
         }
         if !self.allow_orgs.is_empty() {
             config.rules = allowing_orgs(config.rules, self.allow_orgs.iter().map(String::as_str))
                 .context("--allow-org")?;
+        }
+        if !self.allow_replication_accounts.is_empty() {
+            config.rules = allowing_replication(
+                config.rules,
+                self.allow_replication_accounts.iter().map(String::as_str),
+            )
+            .context("--allow-replication-account")?;
         }
         if let Some(mode) = mode {
             config.mode = mode;
@@ -212,7 +230,9 @@ impl Format {
         match self {
             Format::Text | Format::Json => Ok(self),
             Format::Sarif | Format::Junit => {
-                anyhow::bail!("`--format sarif` and `--format junit` are for `check`, not `{command}`")
+                anyhow::bail!(
+                    "`--format sarif` and `--format junit` are for `check`, not `{command}`"
+                )
             }
         }
     }

@@ -6,14 +6,17 @@ use crate::exit::Exit;
 use crate::input::{MAX_POLICY_FILE_BYTES, display, print, read_input};
 use anyhow::{Context, Result};
 use ecr_policy_guard::Config;
-use ecr_policy_guard_core::policy::document_text;
+use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope, document_text};
 use ecr_policy_guard_core::render::text::{CheckReport, CheckResult, Style, check_text, to_json};
-use ecr_policy_guard_core::{Owner, Policy, PolicyError};
+use ecr_policy_guard_core::{Owner, PolicyError};
 
-/// One `check` command: its settings and whose repository the policies are for.
+/// One `check` command: its settings, whose repository (or registry) the policies are for and
+/// which kind of policy they are.
 pub struct Check<'a> {
     pub config: &'a Config,
     pub owner: Owner<'a>,
+    pub kind: PolicyKind,
+    pub scope: RegistryScope<'a>,
     pub format: Format,
     pub style: Style,
 }
@@ -28,9 +31,10 @@ impl Check<'_> {
     /// `check` on one policy already read (`policy` names it).
     pub fn one_text(&self, policy: &str, text: &str) -> Result<Exit> {
         let (config, format, style) = (self.config, self.format, self.style);
-        let document = document_text(text);
-        let parsed = Policy::parse(&document).with_context(|| display(policy))?;
-        let violations = config.rules.check(&parsed, self.owner);
+        let violations = config
+            .rules
+            .check_kind(&document_text(text), self.kind, self.scope, self.owner)
+            .with_context(|| display(policy))?;
         let out = match format {
             Format::Json => {
                 to_json(&CheckReport {
@@ -72,37 +76,26 @@ impl Judge for Check<'_> {
         line: Option<usize>,
         text: Result<&str, String>,
     ) -> CheckResult<'a> {
-        judge(self.config, self.owner, file, line, text)
-    }
-}
-
-/// Judges one input of a batch.
-fn judge<'a>(
-    config: &Config,
-    owner: Owner,
-    file: &'a str,
-    line: Option<usize>,
-    text: Result<&str, String>,
-) -> CheckResult<'a> {
-    let checked = text.and_then(|text| {
-        config
-            .rules
-            .check_text(&document_text(text), owner)
-            // A JSON Lines input is one line of its file: its errors name that line.
-            .map_err(|e: PolicyError| match line {
-                Some(line) => e.on_line(line).to_string(),
-                None => e.to_string(),
-            })
-    });
-    let (compliant, violations, error) = match checked {
-        Ok(violations) => (Some(violations.is_empty()), violations, None),
-        Err(error) => (None, Vec::new(), Some(error)),
-    };
-    CheckResult {
-        file,
-        line,
-        compliant,
-        violations,
-        error,
+        let checked = text.and_then(|text| {
+            self.config
+                .rules
+                .check_kind(&document_text(text), self.kind, self.scope, self.owner)
+                // A JSON Lines input is one line of its file: its errors name that line.
+                .map_err(|e: PolicyError| match line {
+                    Some(line) => e.on_line(line).to_string(),
+                    None => e.to_string(),
+                })
+        });
+        let (compliant, violations, error) = match checked {
+            Ok(violations) => (Some(violations.is_empty()), violations, None),
+            Err(error) => (None, Vec::new(), Some(error)),
+        };
+        CheckResult {
+            file,
+            line,
+            compliant,
+            violations,
+            error,
+        }
     }
 }

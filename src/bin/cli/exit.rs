@@ -60,15 +60,15 @@ impl Exit {
         }
     }
 
-    /// `scan`: a repository left unchecked or a failed revert (2) outranks an incomplete run (3),
+    /// `scan`: a repository or registry-level door left unchecked, or a failed revert (2) outranks an incomplete run (3),
     /// which outranks offenders (1): an incomplete run has not said everything it will find.
     pub fn of_scan(report: &ScanReport) -> Exit {
-        if !report.unchecked.is_empty() || report.revert_failed > 0 {
+        if report.has_failures() {
             Exit::Invalid
         } else if !report.complete {
             Exit::Incomplete
         } else {
-            Exit::of_violations(report.non_compliant)
+            Exit::of_violations(report.non_compliant + report.registry.non_compliant)
         }
     }
 
@@ -76,12 +76,12 @@ impl Exit {
     /// repositories not checked.
     pub fn of_sweep(report: &SweepReport) -> Exit {
         let t = &report.totals;
-        if t.unchecked > 0 || t.revert_failed > 0 || !report.unreachable.is_empty() {
+        if report.has_failures() {
             Exit::Invalid
         } else if !report.complete {
             Exit::Incomplete
         } else {
-            Exit::of_violations(t.non_compliant)
+            Exit::of_violations(t.non_compliant + t.registry.non_compliant)
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::exit::Exit;
 use crate::input::{MAX_POLICY_FILE_BYTES, display, print, read_input};
 use anyhow::{Context, Result, bail};
 use ecr_policy_guard_core::iac::{self, IacSummary, Settings, Source};
+use ecr_policy_guard_core::policy::PolicyKind;
 use ecr_policy_guard_core::render::findings::{IacDocument, iac_text};
 use ecr_policy_guard_core::render::junit::junit;
 use ecr_policy_guard_core::render::sarif::sarif;
@@ -39,7 +40,9 @@ pub fn run(
     let structured = matches!(check.format, Format::Sarif | Format::Junit);
     if !jsonl.is_empty() {
         if structured {
-            bail!("`--jsonl` is for text and json output; give policy files by name for sarif and junit");
+            bail!(
+                "`--jsonl` is for text and json output; give policy files by name for sarif and junit"
+            );
         }
         return Ok(None);
     }
@@ -62,6 +65,14 @@ pub fn run(
         infrastructure |= source != Source::Policy;
     }
     if !infrastructure {
+        // For policy files `--region` names the registry of `--registry` policies; the
+        // deployment flags are for templates and plans.
+        if deployment.region.is_some() && check.kind == PolicyKind::Repository {
+            bail!("`--region` is for `--registry` policies and for templates and plans");
+        }
+        if deployment.partition.is_some() || !deployment.parameters.is_empty() {
+            bail!("`--partition` and `--parameter` are for templates and plans");
+        }
         return match stdin_text {
             Some(text) => check.one_text("-", &text).map(Some),
             None => Ok(None),
@@ -72,9 +83,12 @@ pub fn run(
         account: deployment.account.unwrap_or(iac::DEFAULT_ACCOUNT),
         account_given: deployment.account.is_some(),
         region: deployment.region.unwrap_or(iac::DEFAULT_REGION),
+        region_given: deployment.region.is_some(),
         partition: deployment.partition.unwrap_or(iac::DEFAULT_PARTITION),
         stack_name: iac::DEFAULT_STACK_NAME,
         parameters: deployment.parameters,
+        files_kind: check.kind,
+        files_scope: check.scope,
     };
     let mut reports = Vec::with_capacity(files.len());
     for file in files {
@@ -83,7 +97,10 @@ pub fn run(
             _ => read_input(file, MAX_IAC_FILE_BYTES)?,
         };
         if iac::classify(file, &text) == Source::Policy && text.len() > MAX_POLICY_FILE_BYTES {
-            bail!("{} is larger than {MAX_POLICY_FILE_BYTES} bytes", display(file));
+            bail!(
+                "{} is larger than {MAX_POLICY_FILE_BYTES} bytes",
+                display(file)
+            );
         }
         reports.push(iac::check_file(file, &text, &settings));
     }
@@ -134,8 +151,14 @@ pub fn parse_parameter(s: &str) -> Result<(String, String), String> {
 pub fn parse_region(s: &str) -> Result<String, String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(s.to_owned())
     } else {

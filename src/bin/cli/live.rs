@@ -127,7 +127,18 @@ pub fn scan_command(
         let sdk = environment(None).await?;
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let ports = AwsPorts::new(&sdk, topic_arn, config.scan_parameter().to_owned());
-        Ok::<_, anyhow::Error>(scan(&config, &region, ports.ports(), &should_stop).await?)
+        // The registry-level doors are judged against the caller's own account.
+        let (account, _) = caller_identity(&sdk).await?;
+        Ok::<_, anyhow::Error>(
+            scan(
+                &config,
+                Some(&account),
+                &region,
+                ports.ports(),
+                &should_stop,
+            )
+            .await?,
+        )
     })?;
     let out = match format {
         Format::Json => to_json(&report) + "\n",

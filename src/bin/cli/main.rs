@@ -16,6 +16,7 @@ mod live;
 use args::{Cli, Command};
 use clap::Parser;
 use ecr_policy_guard_core::Owner;
+use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
 use ecr_policy_guard_core::render::text::Style;
 use exit::Exit;
 use std::io::IsTerminal;
@@ -46,8 +47,9 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             settings,
             jsonl,
             account,
-            parameters,
+            registry,
             region,
+            parameters,
             partition,
             policies,
         } => {
@@ -59,6 +61,15 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             let check = check::Check {
                 config: &config,
                 owner,
+                kind: if registry {
+                    PolicyKind::Registry
+                } else {
+                    PolicyKind::Repository
+                },
+                scope: RegistryScope {
+                    account: account.as_deref(),
+                    region: region.as_deref(),
+                },
                 format: settings.format,
                 style,
             };

@@ -7,8 +7,8 @@
 
 use super::tree::{self, Node, Value};
 use super::{
-    Destination, Extracted, FileReport, Located, PolicyKind, Problem, ResourceReport, Settings,
-    Source, judge, problem_of,
+    Extracted, FileReport, Located, Problem, ReplicationSpelling, ResourceKind, ResourceReport,
+    Settings, Source, judge, problem_of,
 };
 use crate::rules::Owner;
 use crate::text::tick;
@@ -31,16 +31,16 @@ pub const SECTIONS: [&str; 11] = [
 ];
 
 /// The resource types judged, and the kind of policy each declares.
-const ECR_TYPES: [(&str, PolicyKind); 4] = [
-    ("AWS::ECR::Repository", PolicyKind::RepositoryPolicy),
-    ("AWS::ECR::RegistryPolicy", PolicyKind::RegistryPolicy),
+const ECR_TYPES: [(&str, ResourceKind); 4] = [
+    ("AWS::ECR::Repository", ResourceKind::RepositoryPolicy),
+    ("AWS::ECR::RegistryPolicy", ResourceKind::RegistryPolicy),
     (
         "AWS::ECR::RepositoryCreationTemplate",
-        PolicyKind::CreationTemplate,
+        ResourceKind::CreationTemplate,
     ),
     (
         "AWS::ECR::ReplicationConfiguration",
-        PolicyKind::Replication,
+        ResourceKind::Replication,
     ),
 ];
 
@@ -122,7 +122,10 @@ fn check_tree(root: &Node, settings: &Settings) -> Rendered<Vec<ResourceReport>>
     let mut reports = Vec::new();
     for (id, resource) in resources {
         let Some(type_name) = resource.get("Type").and_then(Node::as_str) else {
-            return fail(resource.line, format!("resource {} has no `Type`", tick(id)));
+            return fail(
+                resource.line,
+                format!("resource {} has no `Type`", tick(id)),
+            );
         };
         let Some(&(_, kind)) = ECR_TYPES.iter().find(|(t, _)| *t == type_name) else {
             continue;
@@ -144,10 +147,13 @@ fn check_tree(root: &Node, settings: &Settings) -> Rendered<Vec<ResourceReport>>
             let outcome = match outcome {
                 // Not created under these values.
                 Ok(None) => continue,
-                Ok(Some(extracted)) => {
-                    judge(&extracted, settings.rules, Owner::Account(settings.account))
-                        .map_err(|e| problem_of(resource.line, e))
-                }
+                Ok(Some(extracted)) => judge(
+                    &extracted,
+                    settings.rules,
+                    Owner::Account(settings.account),
+                    settings.deploy_scope(),
+                )
+                .map_err(problem_of),
                 Err(e) => Err(Problem::not_rendered(e.line, e.problem)),
             };
             report.add(outcome, when.as_deref());
@@ -159,12 +165,15 @@ fn check_tree(root: &Node, settings: &Settings) -> Rendered<Vec<ResourceReport>>
     Ok(reports)
 }
 
+/// One rendering's parameter values, and what sets it apart (`None` when there is one).
+type Rendering = (BTreeMap<String, Param>, Option<String>);
+
 /// The parameter values of each rendering, with what sets it apart (`None` when there is one).
 fn renderings(
     parameters: Option<&Node>,
     conditions: Option<&Node>,
     settings: &Settings,
-) -> Rendered<Vec<(BTreeMap<String, Param>, Option<String>)>> {
+) -> Rendered<Vec<Rendering>> {
     let mut base = BTreeMap::new();
     // Parameters the conditions read, with more than one value allowed: each value is a rendering.
     let mut varying: Vec<(String, Vec<String>)> = Vec::new();
@@ -179,7 +188,8 @@ fn renderings(
             .rev()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.clone());
-        let allowed: Option<Vec<String>> = match declaration.get("AllowedValues").map(|a| &a.value) {
+        let allowed: Option<Vec<String>> = match declaration.get("AllowedValues").map(|a| &a.value)
+        {
             Some(Value::Seq(items)) => Some(items.iter().map(scalar_text).collect()),
             _ => None,
         };
@@ -585,7 +595,9 @@ impl Env<'_> {
                     ),
                 )));
             }
-            Some(Param::Unknown(why)) => return fail(line, format!("cannot render `Ref` {}: {why}", tick(target))),
+            Some(Param::Unknown(why)) => {
+                return fail(line, format!("cannot render `Ref` {}: {why}", tick(target)));
+            }
             None => {}
         }
         match self.resource(target) {
@@ -723,7 +735,10 @@ impl Env<'_> {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                return fail(line, format!("`Fn::Sub` has an unclosed `${{` in {}", tick(template)));
+                return fail(
+                    line,
+                    format!("`Fn::Sub` has an unclosed `${{` in {}", tick(template)),
+                );
             };
             let name = after[..end].trim();
             if let Some(literal) = name.strip_prefix('!') {
@@ -789,7 +804,10 @@ impl Env<'_> {
             return fail(line, "conditions nested too deeply");
         }
         let Some([(function, argument)]) = node.as_map() else {
-            return fail(line, "a condition must be `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Not` or `Condition`");
+            return fail(
+                line,
+                "a condition must be `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Not` or `Condition`",
+            );
         };
         let items = || match &argument.value {
             Value::Seq(items) => Ok(items.as_slice()),
@@ -850,24 +868,33 @@ fn located(node: &Node) -> Rendered<Located> {
 }
 
 /// The policy a resource declares, rendered, by kind.
-fn extract(kind: PolicyKind, resource: &Node, env: &Env) -> Rendered<Extracted> {
+fn extract(kind: ResourceKind, resource: &Node, env: &Env) -> Rendered<Extracted> {
     let line = resource.line;
     Ok(match kind {
-        PolicyKind::RepositoryPolicy => Extracted::RepositoryPolicy {
+        ResourceKind::RepositoryPolicy => Extracted::RepositoryPolicy {
             policy: property(env, resource, "RepositoryPolicyText")?
                 .as_ref()
                 .map(located)
                 .transpose()?,
             line,
         },
-        PolicyKind::RegistryPolicy => match property(env, resource, "PolicyText")? {
+        ResourceKind::RegistryPolicy => match property(env, resource, "PolicyText")? {
             Some(policy) => Extracted::RegistryPolicy(located(&policy)?),
             None => return fail(line, "an `AWS::ECR::RegistryPolicy` needs `PolicyText`"),
         },
-        PolicyKind::CreationTemplate => Extracted::CreationTemplate {
+        ResourceKind::CreationTemplate => Extracted::CreationTemplate {
             prefix: match property(env, resource, "Prefix")? {
                 Some(prefix) => env.string(&prefix, 0, "`Prefix`")?,
-                None => return fail(line, "an `AWS::ECR::RepositoryCreationTemplate` needs `Prefix`"),
+                None => {
+                    return fail(
+                        line,
+                        "an `AWS::ECR::RepositoryCreationTemplate` needs `Prefix`",
+                    );
+                }
+            },
+            applied_for: match property(env, resource, "AppliedFor")? {
+                Some(applied) => seq(Some(&applied)).iter().map(scalar_text).collect(),
+                None => Vec::new(),
             },
             policy: property(env, resource, "RepositoryPolicy")?
                 .as_ref()
@@ -875,26 +902,21 @@ fn extract(kind: PolicyKind, resource: &Node, env: &Env) -> Rendered<Extracted> 
                 .transpose()?,
             line,
         },
-        PolicyKind::Replication => {
+        ResourceKind::Replication => {
             let configuration = property(env, resource, "ReplicationConfiguration")?;
-            let mut destinations = Vec::new();
             let rules = configuration.as_ref().and_then(|c| c.get("Rules"));
-            for rule in seq(rules) {
-                for destination in seq(rule.get("Destinations")) {
-                    let field = |key: &str| {
-                        destination
-                            .get(key)
-                            .map(scalar_text)
-                            .unwrap_or_default()
-                    };
-                    destinations.push(Destination {
-                        region: field("Region"),
-                        registry_id: field("RegistryId"),
-                        line: destination.line,
-                    });
-                }
-            }
-            Extracted::Replication { destinations, line }
+            let spelling = ReplicationSpelling {
+                destinations: "Destinations",
+                region: "Region",
+                registry_id: "RegistryId",
+                filters: "RepositoryFilters",
+                filter: "Filter",
+                filter_type: "FilterType",
+            };
+            Extracted::replication(seq(rules), &spelling, line).map_err(|problem| RenderError {
+                line: configuration.as_ref().map_or(line, |c| c.line),
+                problem,
+            })?
         }
     })
 }

@@ -9,11 +9,10 @@ pub mod cfn;
 pub mod terraform;
 pub mod tree;
 
-use crate::policy::{Place, Policy, PolicyError};
-use crate::rules::{Owner, RuleConfig, RuleId, Violation};
-use crate::text::tick;
+use crate::policy::{Place, Policy, PolicyError, PolicyKind, RegistryScope};
+use crate::registry::{CreationTemplate, Replication};
+use crate::rules::{Owner, RuleConfig, Violation};
 use serde::Serialize;
-use std::borrow::Cow;
 use tree::{Node, TreeError, Value};
 
 /// What kind of file an input is.
@@ -28,23 +27,23 @@ pub enum Source {
     Policy,
 }
 
-/// The kinds of ECR policy infrastructure code declares; each is judged by its own rules.
+/// The kinds of ECR resource infrastructure code declares; each is judged by its own rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum PolicyKind {
+pub enum ResourceKind {
     RepositoryPolicy,
     RegistryPolicy,
     CreationTemplate,
     Replication,
 }
 
-impl PolicyKind {
+impl ResourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            PolicyKind::RepositoryPolicy => "repository-policy",
-            PolicyKind::RegistryPolicy => "registry-policy",
-            PolicyKind::CreationTemplate => "creation-template",
-            PolicyKind::Replication => "replication",
+            ResourceKind::RepositoryPolicy => "repository-policy",
+            ResourceKind::RegistryPolicy => "registry-policy",
+            ResourceKind::CreationTemplate => "creation-template",
+            ResourceKind::Replication => "replication",
         }
     }
 }
@@ -68,7 +67,10 @@ impl Located {
             Value::Map(_) => {
                 let statement_lines = match node.get("Statement").map(|s| &s.value) {
                     Some(Value::Seq(items)) => items.iter().map(|i| i.line).collect(),
-                    Some(_) => node.get("Statement").map(|s| vec![s.line]).unwrap_or_default(),
+                    Some(_) => node
+                        .get("Statement")
+                        .map(|s| vec![s.line])
+                        .unwrap_or_default(),
                     None => Vec::new(),
                 };
                 Ok(Located {
@@ -112,14 +114,6 @@ impl Located {
     }
 }
 
-/// One replication rule's destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Destination {
-    pub region: String,
-    pub registry_id: String,
-    pub line: usize,
-}
-
 /// One ECR policy found in a template or plan, rendered, by kind: what [`judge`] decides.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Extracted {
@@ -135,23 +129,89 @@ pub enum Extracted {
     /// every repository created under `prefix` gets (none at all when `policy` is `None`).
     CreationTemplate {
         prefix: String,
+        applied_for: Vec<String>,
         policy: Option<Located>,
         line: usize,
     },
-    /// `AWS::ECR::ReplicationConfiguration`, `aws_ecr_replication_configuration`.
+    /// `AWS::ECR::ReplicationConfiguration`, `aws_ecr_replication_configuration`, with the line
+    /// of each rule's destinations.
     Replication {
-        destinations: Vec<Destination>,
+        replication: Replication,
+        destination_lines: Vec<Vec<usize>>,
         line: usize,
     },
 }
 
+/// How a replication configuration spells its fields: CloudFormation (`Rules`, `Destinations`,
+/// `RegistryId`, ...) or Terraform (`rule`, `destination`, `registry_id`, ...).
+pub struct ReplicationSpelling {
+    pub destinations: &'static str,
+    pub region: &'static str,
+    pub registry_id: &'static str,
+    pub filters: &'static str,
+    pub filter: &'static str,
+    pub filter_type: &'static str,
+}
+
 impl Extracted {
-    pub fn kind(&self) -> PolicyKind {
+    /// A replication configuration from its rendered rules, read by the API's own reader
+    /// ([`Replication::from_value`]) so that it is validated as ECR would.
+    pub fn replication(
+        rules: &[Node],
+        spelling: &ReplicationSpelling,
+        line: usize,
+    ) -> Result<Extracted, String> {
+        let items = |node: Option<&Node>| match node.map(|n| &n.value) {
+            Some(Value::Seq(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        let field =
+            |node: &Node, key: &str| node.get(key).map_or(serde_json::Value::Null, Node::to_json);
+        let mut api_rules = Vec::new();
+        let mut destination_lines = Vec::new();
+        for rule in rules {
+            let destinations = items(rule.get(spelling.destinations));
+            destination_lines.push(destinations.iter().map(|d| d.line).collect());
+            let destinations: Vec<serde_json::Value> = destinations
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "region": field(d, spelling.region),
+                        "registryId": field(d, spelling.registry_id),
+                    })
+                })
+                .collect();
+            let filters: Vec<serde_json::Value> = items(rule.get(spelling.filters))
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "filter": field(f, spelling.filter),
+                        "filterType": field(f, spelling.filter_type),
+                    })
+                })
+                .collect();
+            api_rules.push(serde_json::json!({
+                "destinations": destinations,
+                "repositoryFilters": filters,
+            }));
+        }
+        let replication = Replication::from_value(&serde_json::json!({ "rules": api_rules }))
+            .map_err(|e| e.to_string())?;
+        Ok(Extracted::Replication {
+            replication,
+            destination_lines,
+            line,
+        })
+    }
+}
+
+impl Extracted {
+    pub fn kind(&self) -> ResourceKind {
         match self {
-            Extracted::RepositoryPolicy { .. } => PolicyKind::RepositoryPolicy,
-            Extracted::RegistryPolicy(_) => PolicyKind::RegistryPolicy,
-            Extracted::CreationTemplate { .. } => PolicyKind::CreationTemplate,
-            Extracted::Replication { .. } => PolicyKind::Replication,
+            Extracted::RepositoryPolicy { .. } => ResourceKind::RepositoryPolicy,
+            Extracted::RegistryPolicy(_) => ResourceKind::RegistryPolicy,
+            Extracted::CreationTemplate { .. } => ResourceKind::CreationTemplate,
+            Extracted::Replication { .. } => ResourceKind::Replication,
         }
     }
 }
@@ -166,89 +226,120 @@ pub struct Finding {
     pub when: Option<String>,
 }
 
-/// Why a policy could not be judged.
+/// Why a policy could not be judged: the rendered policy is not a valid one of its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JudgeError {
-    /// This kind needs rules that are not built yet (issue 11).
-    #[error("{}", pending_message(*.0))]
-    Pending(PolicyKind),
-    #[error("{problem}")]
-    Invalid { line: usize, problem: String },
+#[error("{problem}")]
+pub struct JudgeError {
+    pub line: usize,
+    pub problem: String,
 }
 
-fn pending_message(kind: PolicyKind) -> &'static str {
-    match kind {
-        PolicyKind::Replication => "replication configurations are judged once issue 11 lands",
-        _ => "registry policies are judged once issue 11 lands",
-    }
-}
-
-/// Judges one extracted policy by its kind's rules: the single place each kind is decided.
+/// Judges one extracted policy by its kind's rules: the single place each kind is decided, by
+/// the same functions that judge the live registry (`check`, `check_registry`,
+/// `check_template`, `check_replication`). `scope` is the registry a registry policy belongs to.
 pub fn judge(
     extracted: &Extracted,
     rules: &RuleConfig,
     owner: Owner,
+    scope: RegistryScope,
 ) -> Result<Vec<Finding>, JudgeError> {
+    let at = |line: usize| {
+        move |violation| Finding {
+            line,
+            violation,
+            when: None,
+        }
+    };
     match extracted {
         Extracted::RepositoryPolicy {
             policy: Some(policy),
             ..
+        } => {
+            let parsed = Policy::parse(&policy.text).map_err(|e| invalid(policy, &e))?;
+            Ok(located_findings(policy, rules.check(&parsed, owner)))
         }
-        | Extracted::CreationTemplate {
-            policy: Some(policy),
-            ..
-        } => judge_repository_policy(policy, rules, owner),
         // As the guard judges a `CreateRepository` without a policy.
-        Extracted::RepositoryPolicy { policy: None, line } => Ok(rules
-            .check_no_policy()
-            .into_iter()
-            .map(|violation| Finding {
-                line: *line,
-                violation,
-                when: None,
-            })
-            .collect()),
+        Extracted::RepositoryPolicy { policy: None, line } => {
+            Ok(rules.check_no_policy().into_iter().map(at(*line)).collect())
+        }
+        Extracted::RegistryPolicy(policy) => {
+            let parsed =
+                Policy::parse_registry(&policy.text, scope).map_err(|e| invalid(policy, &e))?;
+            Ok(located_findings(
+                policy,
+                rules.check_registry(&parsed, owner),
+            ))
+        }
         Extracted::CreationTemplate {
             prefix,
-            policy: None,
+            applied_for,
+            policy,
             line,
-        } => Ok(vec![Finding {
-            line: *line,
-            violation: Violation {
-                rule: RuleId::DenyByDefaultRequired,
-                statement: None,
-                sid: None,
-                principal: None,
-                via: None,
-                message: Cow::Owned(format!(
-                    "the creation template for prefix {} sets no repository policy, so nothing denies access by default to the repositories it creates; give it a `Deny` of `ecr:*` for `Principal` `*`",
-                    tick(prefix)
-                )),
-            },
-            when: None,
-        }]),
-        // Issue 11 brings the registry-policy grammar and the replication rule; until then
-        // these kinds are extracted and located, and reported as not judged (exit 2).
-        Extracted::RegistryPolicy(_) => Err(JudgeError::Pending(PolicyKind::RegistryPolicy)),
-        Extracted::Replication { .. } => Err(JudgeError::Pending(PolicyKind::Replication)),
+        } => {
+            let template = CreationTemplate {
+                prefix: prefix.clone(),
+                applied_for: applied_for.clone(),
+                repository_policy: policy.as_ref().map(|p| p.text.clone()),
+            };
+            let violations = rules
+                .check_template(&template, owner)
+                .map_err(|e| match policy {
+                    Some(policy) => invalid(policy, &e),
+                    None => JudgeError {
+                        line: *line,
+                        problem: e.to_string(),
+                    },
+                })?;
+            Ok(match policy {
+                Some(policy) => located_findings(policy, violations),
+                None => violations.into_iter().map(at(*line)).collect(),
+            })
+        }
+        Extracted::Replication {
+            replication,
+            destination_lines,
+            line,
+        } => {
+            // Each violation names its rule (`statement`) and destination account: it is on the
+            // line of that rule's next destination to that account not yet reported.
+            let mut reported: Vec<(usize, usize)> = Vec::new();
+            let findings = rules
+                .check_replication(replication, owner)
+                .into_iter()
+                .map(|violation| {
+                    let rule = violation.statement.unwrap_or(0);
+                    let destinations = replication
+                        .rules
+                        .get(rule)
+                        .map_or(&[][..], |r| &r.destinations);
+                    let index = destinations.iter().enumerate().position(|(i, d)| {
+                        Some(d.registry_id.as_str()) == violation.principal.as_deref()
+                            && !reported.contains(&(rule, i))
+                    });
+                    if let Some(i) = index {
+                        reported.push((rule, i));
+                    }
+                    let at_line = index
+                        .and_then(|i| destination_lines.get(rule)?.get(i).copied())
+                        .unwrap_or(*line);
+                    at(at_line)(violation)
+                })
+                .collect();
+            Ok(findings)
+        }
     }
 }
 
-fn judge_repository_policy(
-    policy: &Located,
-    rules: &RuleConfig,
-    owner: Owner,
-) -> Result<Vec<Finding>, JudgeError> {
-    let parsed = Policy::parse(&policy.text).map_err(|e| invalid(policy, &e))?;
-    Ok(rules
-        .check(&parsed, owner)
+/// Violations on the lines of their statements (policy-wide ones on the policy's).
+fn located_findings(policy: &Located, violations: Vec<Violation>) -> Vec<Finding> {
+    violations
         .into_iter()
         .map(|violation| Finding {
             line: policy.line_of(violation.statement),
             violation,
             when: None,
         })
-        .collect())
+        .collect()
 }
 
 fn invalid(policy: &Located, error: &PolicyError) -> JudgeError {
@@ -259,7 +350,7 @@ fn invalid(policy: &Located, error: &PolicyError) -> JudgeError {
         } => policy.line_of(Some(*index)),
         _ => policy.line,
     };
-    JudgeError::Invalid {
+    JudgeError {
         line,
         problem: error.to_string(),
     }
@@ -274,8 +365,6 @@ pub enum ProblemKind {
     /// A value cannot be known before deploy (an import, a parameter without a value, a
     /// Terraform value known only after apply), or the file is not what it claims to be.
     NotRendered,
-    /// The kind is not judged yet: issue 11 (registry policies, replication).
-    Pending,
 }
 
 /// A problem with one resource: it could not be rendered or judged.
@@ -306,14 +395,14 @@ pub struct ResourceReport {
     /// `AWS::ECR::Repository`, `aws_ecr_repository_policy`, ...
     #[serde(rename = "type")]
     pub resource_type: String,
-    pub kind: PolicyKind,
+    pub kind: ResourceKind,
     pub line: usize,
     pub findings: Vec<Finding>,
     pub problems: Vec<Problem>,
 }
 
 impl ResourceReport {
-    pub fn new(resource: &str, resource_type: &str, kind: PolicyKind, line: usize) -> Self {
+    pub fn new(resource: &str, resource_type: &str, kind: ResourceKind, line: usize) -> Self {
         ResourceReport {
             resource: resource.to_owned(),
             resource_type: resource_type.to_owned(),
@@ -433,10 +522,25 @@ pub struct Settings<'a> {
     /// Whether `account` was given (`--account`); a plain policy file has an own account only then.
     pub account_given: bool,
     pub region: &'a str,
+    /// Whether `region` was given (`--region`); a plan otherwise names its provider's, if any.
+    pub region_given: bool,
     pub partition: &'a str,
     pub stack_name: &'a str,
+    /// What a plain policy file is (`--registry`), and the registry it is for as far as given.
+    pub files_kind: PolicyKind,
+    pub files_scope: RegistryScope<'a>,
     /// `--parameter KEY=VALUE`, in the order given.
     pub parameters: &'a [(String, String)],
+}
+
+impl Settings<'_> {
+    /// The registry a template or plan deploys into: its registry policy must name it.
+    pub fn deploy_scope(&self) -> RegistryScope<'_> {
+        RegistryScope {
+            account: Some(self.account),
+            region: Some(self.region),
+        }
+    }
 }
 
 /// Documented defaults of the deployment context (README, "Templates and plans").
@@ -500,7 +604,6 @@ pub fn policy_file(file: &str, text: &str, settings: &Settings) -> FileReport {
     } else {
         Owner::Unknown
     };
-    let mut report = ResourceReport::new("policy", "policy", PolicyKind::RepositoryPolicy, 1);
     // The AWS CLI's output holds the policy as its `policyText` string.
     let node = tree::from_json_text(text).ok().map(|root| {
         let api_output = root.as_map().is_some_and(|members| {
@@ -526,28 +629,28 @@ pub fn policy_file(file: &str, text: &str, settings: &Settings) -> FileReport {
             statement_lines: Vec::new(),
         },
     };
-    let extracted = Extracted::RepositoryPolicy {
-        policy: Some(located),
-        line: 1,
+    let (extracted, kind) = match settings.files_kind {
+        PolicyKind::Repository => (
+            Extracted::RepositoryPolicy {
+                policy: Some(located),
+                line: 1,
+            },
+            ResourceKind::RepositoryPolicy,
+        ),
+        PolicyKind::Registry => (
+            Extracted::RegistryPolicy(located),
+            ResourceKind::RegistryPolicy,
+        ),
     };
-    let outcome = judge(&extracted, settings.rules, owner).map_err(
-        |e| match e {
-            JudgeError::Invalid { line, problem } => {
-                // A JSON error names its own line in the file.
-                let line = match Policy::parse(text) {
-                    Err(PolicyError::Json(j)) if j.line > 0 => j.line,
-                    _ => line,
-                };
-                Problem {
-                    line,
-                    kind: ProblemKind::InvalidPolicy,
-                    message: problem,
-                    when: None,
-                }
-            }
-            pending => problem_of(1, pending),
-        },
-    );
+    let mut report = ResourceReport::new("policy", "policy", kind, 1);
+    let outcome = judge(&extracted, settings.rules, owner, settings.files_scope).map_err(|e| {
+        // A JSON error names its own line in the file.
+        let line = match Policy::parse(text) {
+            Err(PolicyError::Json(j)) if j.line > 0 => j.line,
+            _ => e.line,
+        };
+        problem_of(JudgeError { line, ..e })
+    });
     report.add(outcome, None);
     FileReport {
         file: file.to_owned(),
@@ -557,21 +660,13 @@ pub fn policy_file(file: &str, text: &str, settings: &Settings) -> FileReport {
     }
 }
 
-/// A judging error as a resource's problem.
-pub fn problem_of(line: usize, error: JudgeError) -> Problem {
-    match error {
-        JudgeError::Pending(_) => Problem {
-            line,
-            kind: ProblemKind::Pending,
-            message: error.to_string(),
-            when: None,
-        },
-        JudgeError::Invalid { line, problem } => Problem {
-            line,
-            kind: ProblemKind::InvalidPolicy,
-            message: problem,
-            when: None,
-        },
+/// A judging error as a resource's problem: the rendered policy is not a valid one.
+pub fn problem_of(error: JudgeError) -> Problem {
+    Problem {
+        line: error.line,
+        kind: ProblemKind::InvalidPolicy,
+        message: error.problem,
+        when: None,
     }
 }
 
@@ -584,8 +679,6 @@ pub struct IacSummary {
     pub non_compliant: usize,
     /// Resources (or whole files) that could not be rendered or judged.
     pub invalid: usize,
-    /// Of those, resources of a kind not judged yet (issue 11).
-    pub pending: usize,
     pub violations: usize,
 }
 
@@ -605,12 +698,7 @@ impl IacSummary {
                 match r.compliant() {
                     Some(true) => s.compliant += 1,
                     Some(false) => s.non_compliant += 1,
-                    None => {
-                        s.invalid += 1;
-                        if r.problems.iter().any(|p| p.kind == ProblemKind::Pending) {
-                            s.pending += 1;
-                        }
-                    }
+                    None => s.invalid += 1,
                 }
             }
         }
@@ -627,42 +715,30 @@ mod tests {
         assert_eq!(classify("a.yaml", "{"), Source::Cloudformation);
         assert_eq!(classify("a.YML", ""), Source::Cloudformation);
         assert_eq!(
-            classify("t.json", "{\n  \"AWSTemplateFormatVersion\": \"2010-09-09\""),
+            classify(
+                "t.json",
+                "{\n  \"AWSTemplateFormatVersion\": \"2010-09-09\""
+            ),
             Source::Cloudformation
         );
-        assert_eq!(classify("t.json", "{\"Resources\": {}}"), Source::Cloudformation);
         assert_eq!(
-            classify("plan.json", "{\"format_version\":\"1.2\",\"terraform_version\""),
+            classify("t.json", "{\"Resources\": {}}"),
+            Source::Cloudformation
+        );
+        assert_eq!(
+            classify(
+                "plan.json",
+                "{\"format_version\":\"1.2\",\"terraform_version\""
+            ),
             Source::Terraform
         );
-        assert_eq!(classify("p.json", "{\"Version\": \"2012-10-17\"}"), Source::Policy);
+        assert_eq!(
+            classify("p.json", "{\"Version\": \"2012-10-17\"}"),
+            Source::Policy
+        );
         assert_eq!(classify("p.json", "Resources:\n"), Source::Policy);
         assert_eq!(classify("-", "Resources:\n  R:\n"), Source::Cloudformation);
         assert_eq!(classify("-", "{\"Statement\": []}"), Source::Policy);
-    }
-
-    #[test]
-    fn the_pending_kinds_say_so_and_are_never_compliant() {
-        let located = Located {
-            text: "{}".into(),
-            line: 3,
-            statement_lines: vec![],
-        };
-        let rules = RuleConfig::default();
-        let err = judge(&Extracted::RegistryPolicy(located), &rules, Owner::Unknown).unwrap_err();
-        assert_eq!(err.to_string(), "registry policies are judged once issue 11 lands");
-        let replication = Extracted::Replication {
-            destinations: vec![],
-            line: 1,
-        };
-        let err = judge(&replication, &rules, Owner::Unknown).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "replication configurations are judged once issue 11 lands"
-        );
-        let mut report = ResourceReport::new("R", "t", PolicyKind::Replication, 1);
-        report.add(Err(problem_of(1, err)), None);
-        assert_eq!(report.compliant(), None);
     }
 
     #[test]
@@ -672,7 +748,7 @@ mod tests {
             violation: RuleConfig::default().check_no_policy().remove(0),
             when: Some(when.to_owned()),
         };
-        let mut report = ResourceReport::new("R", "t", PolicyKind::RepositoryPolicy, 1);
+        let mut report = ResourceReport::new("R", "t", ResourceKind::RepositoryPolicy, 1);
         report.add(Ok(vec![finding("x")]), Some("`Env` = `dev`"));
         report.add(Ok(vec![finding("x")]), Some("`Env` = `prod`"));
         assert_eq!(report.findings.len(), 1);

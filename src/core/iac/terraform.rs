@@ -4,28 +4,37 @@
 
 use super::tree::{self, Node, Value};
 use super::{
-    Destination, Extracted, FileError, FileReport, Located, PolicyKind, Problem, ResourceReport,
-    Settings, Source, judge, problem_of,
+    Extracted, FileError, FileReport, Located, Problem, ReplicationSpelling, ResourceKind,
+    ResourceReport, Settings, Source, judge, problem_of,
 };
+use crate::policy::RegistryScope;
 use crate::rules::Owner;
 use crate::text::tick;
 
 /// The resource types judged: type, the attribute holding the policy, its kind.
-const ECR_TYPES: [(&str, &str, PolicyKind); 5] = [
-    ("aws_ecr_repository_policy", "policy", PolicyKind::RepositoryPolicy),
-    ("aws_ecr_registry_policy", "policy", PolicyKind::RegistryPolicy),
+const ECR_TYPES: [(&str, &str, ResourceKind); 5] = [
+    (
+        "aws_ecr_repository_policy",
+        "policy",
+        ResourceKind::RepositoryPolicy,
+    ),
+    (
+        "aws_ecr_registry_policy",
+        "policy",
+        ResourceKind::RegistryPolicy,
+    ),
     (
         "aws_ecr_repository_creation_template",
         "repository_policy",
-        PolicyKind::CreationTemplate,
+        ResourceKind::CreationTemplate,
     ),
     (
         "aws_ecr_replication_configuration",
         "replication_configuration",
-        PolicyKind::Replication,
+        ResourceKind::Replication,
     ),
     // A repository no `aws_ecr_repository_policy` of the plan governs has no policy.
-    ("aws_ecr_repository", "name", PolicyKind::RepositoryPolicy),
+    ("aws_ecr_repository", "name", ResourceKind::RepositoryPolicy),
 ];
 
 /// Judges every ECR resource a plan creates, updates or keeps.
@@ -50,7 +59,30 @@ pub fn check_plan(file: &str, text: &str, settings: &Settings) -> FileReport {
             );
         }
     };
-    let owner = Owner::Account(settings.account);
+    // A plan holds the account's own id only as values known after apply, so as for a policy
+    // file, only `--account` makes an account own; the registry's region is `--region`, else the
+    // provider's, where the configuration states it.
+    let owner = if settings.account_given {
+        Owner::Account(settings.account)
+    } else {
+        Owner::Unknown
+    };
+    let provider_region = root
+        .get("configuration")
+        .and_then(|c| c.get("provider_config"))
+        .and_then(|p| p.get("aws"))
+        .and_then(|a| a.get("expressions"))
+        .and_then(|e| e.get("region"))
+        .and_then(|r| r.get("constant_value"))
+        .and_then(Node::as_str);
+    let scope = RegistryScope {
+        account: settings.account_given.then_some(settings.account),
+        region: if settings.region_given {
+            Some(settings.region)
+        } else {
+            provider_region
+        },
+    };
     // What each change leaves: (change, after) for resources that exist after apply.
     let kept: Vec<(&Node, &Node)> = changes
         .iter()
@@ -95,7 +127,7 @@ pub fn check_plan(file: &str, text: &str, settings: &Settings) -> FileReport {
             ))
         } else {
             extract(type_name, kind, change, after)
-                .and_then(|e| judge(&e, settings.rules, owner).map_err(|e| problem_of(change.line, e)))
+                .and_then(|e| judge(&e, settings.rules, owner, scope).map_err(problem_of))
         };
         report.add(outcome, None);
         reports.push(report);
@@ -131,7 +163,7 @@ fn unknown(change: &Node, attribute: &str) -> bool {
 
 fn extract(
     type_name: &str,
-    kind: PolicyKind,
+    kind: ResourceKind,
     change: &Node,
     after: &Node,
 ) -> Result<Extracted, Problem> {
@@ -151,49 +183,50 @@ fn extract(
         policy(key)?.ok_or_else(|| problem(format!("`{type_name}` needs `{key}`")))
     };
     Ok(match kind {
-        PolicyKind::RepositoryPolicy if type_name == "aws_ecr_repository" => {
+        ResourceKind::RepositoryPolicy if type_name == "aws_ecr_repository" => {
             Extracted::RepositoryPolicy { policy: None, line }
         }
-        PolicyKind::RepositoryPolicy => Extracted::RepositoryPolicy {
+        ResourceKind::RepositoryPolicy => Extracted::RepositoryPolicy {
             policy: Some(required("policy")?),
             line,
         },
-        PolicyKind::RegistryPolicy => Extracted::RegistryPolicy(required("policy")?),
-        PolicyKind::CreationTemplate => Extracted::CreationTemplate {
+        ResourceKind::RegistryPolicy => Extracted::RegistryPolicy(required("policy")?),
+        ResourceKind::CreationTemplate => Extracted::CreationTemplate {
             prefix: after
                 .get("prefix")
                 .and_then(Node::as_str)
                 .unwrap_or_default()
                 .to_owned(),
+            applied_for: blocks(after.get("applied_for"))
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
             policy: policy("repository_policy")?,
             line,
         },
-        PolicyKind::Replication => {
-            // replication_configuration: [{rule: [{destination: [{region, registry_id}]}]}]
-            let blocks = |node: Option<&Node>| match node.map(|n| &n.value) {
-                Some(Value::Seq(items)) => items.clone(),
-                _ => Vec::new(),
+        ResourceKind::Replication => {
+            // replication_configuration: [{rule: [{destination: [{region, registry_id}],
+            // repository_filter: [{filter, filter_type}]}]}]
+            let rules: Vec<Node> = blocks(after.get("replication_configuration"))
+                .iter()
+                .flat_map(|configuration| blocks(configuration.get("rule")).to_vec())
+                .collect();
+            let spelling = ReplicationSpelling {
+                destinations: "destination",
+                region: "region",
+                registry_id: "registry_id",
+                filters: "repository_filter",
+                filter: "filter",
+                filter_type: "filter_type",
             };
-            let mut destinations = Vec::new();
-            for configuration in blocks(after.get("replication_configuration")) {
-                for rule in blocks(configuration.get("rule")) {
-                    for destination in blocks(rule.get("destination")) {
-                        let field = |key: &str| {
-                            destination
-                                .get(key)
-                                .and_then(Node::as_str)
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
-                        destinations.push(Destination {
-                            region: field("region"),
-                            registry_id: field("registry_id"),
-                            line: destination.line,
-                        });
-                    }
-                }
-            }
-            Extracted::Replication { destinations, line }
+            Extracted::replication(&rules, &spelling, line).map_err(problem)?
         }
     })
+}
+
+fn blocks(node: Option<&Node>) -> &[Node] {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items,
+        _ => &[],
+    }
 }

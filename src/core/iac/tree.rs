@@ -97,7 +97,9 @@ impl Node {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => serde_json::Value::Number(n.clone()),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(members) => serde_json::Value::Object(
                 members
                     .iter()
@@ -426,9 +428,8 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, St
     if let Some(tag) = tag.filter(|t| t.is_yaml_core_schema()) {
         return match tag.suffix.as_str() {
             "str" => Ok(Value::String(text.to_owned())),
-            _ => plain(text).ok_or_else(|| {
-                format!("{} is not a valid `!!{}`", tick(text), tag.suffix)
-            }),
+            _ => plain(text)
+                .ok_or_else(|| format!("{} is not a valid `!!{}`", tick(text), tag.suffix)),
         };
     }
     if style != ScalarStyle::Plain {
@@ -481,7 +482,10 @@ fn plain(text: &str) -> Option<Value> {
         && clean
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
-        && clean.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.');
+        && clean
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.');
     if float_like {
         let value: f64 = text.replace('_', "").parse().ok()?;
         return serde_json::Number::from_f64(value).map(Value::Number);
@@ -499,11 +503,16 @@ mod tests {
 
     #[test]
     fn json_values_carry_their_lines() {
-        let node = from_json_text("{\n  \"a\": [\n    1,\n    {\"b\": \"x\\\"y\"}\n  ],\n  \"c\": true\n}").unwrap();
+        let node = from_json_text(
+            "{\n  \"a\": [\n    1,\n    {\"b\": \"x\\\"y\"}\n  ],\n  \"c\": true\n}",
+        )
+        .unwrap();
         assert_eq!(node.line, 1);
         let a = node.get("a").unwrap();
         assert_eq!(a.line, 2);
-        let Value::Seq(items) = &a.value else { panic!() };
+        let Value::Seq(items) = &a.value else {
+            panic!()
+        };
         assert_eq!((items[0].line, items[1].line), (3, 4));
         assert_eq!(items[1].get("b").unwrap().as_str(), Some("x\"y"));
         assert_eq!(node.get("c").unwrap().line, 6);
@@ -518,20 +527,33 @@ mod tests {
 
     #[test]
     fn short_forms_become_long_forms_on_their_line() {
-        let node = yaml("A:\n  B: !Sub '${AWS::AccountId}'\n  C: !GetAtt Role.Arn\n  D: !If\n    - Cond\n    - x\n    - y\n");
+        let node = yaml(
+            "A:\n  B: !Sub '${AWS::AccountId}'\n  C: !GetAtt Role.Arn\n  D: !If\n    - Cond\n    - x\n    - y\n",
+        );
         let b = node.get("A").unwrap().get("B").unwrap();
         assert_eq!(b.line, 2);
-        assert_eq!(b.get("Fn::Sub").unwrap().as_str(), Some("${AWS::AccountId}"));
+        assert_eq!(
+            b.get("Fn::Sub").unwrap().as_str(),
+            Some("${AWS::AccountId}")
+        );
         let c = node.get("A").unwrap().get("C").unwrap();
-        assert_eq!(c.get("Fn::GetAtt").unwrap().to_json(), serde_json::json!(["Role", "Arn"]));
+        assert_eq!(
+            c.get("Fn::GetAtt").unwrap().to_json(),
+            serde_json::json!(["Role", "Arn"])
+        );
         let d = node.get("A").unwrap().get("D").unwrap();
         assert_eq!(d.line, 4);
-        assert_eq!(d.get("Fn::If").unwrap().to_json(), serde_json::json!(["Cond", "x", "y"]));
+        assert_eq!(
+            d.get("Fn::If").unwrap().to_json(),
+            serde_json::json!(["Cond", "x", "y"])
+        );
     }
 
     #[test]
     fn plain_scalars_resolve_as_yaml_1_1() {
-        let node = yaml("a: 2012-10-17\nb: yes\nc: '123'\nd: 123\ne: 012345678901\nf: 0777\ng: ~\nh: 1.5\ni: !!str 12\n");
+        let node = yaml(
+            "a: 2012-10-17\nb: yes\nc: '123'\nd: 123\ne: 012345678901\nf: 0777\ng: ~\nh: 1.5\ni: !!str 12\n",
+        );
         let j = node.to_json();
         assert_eq!(j["a"], "2012-10-17");
         assert_eq!(j["b"], true);

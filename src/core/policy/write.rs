@@ -1,9 +1,10 @@
 //! Writing policies back as JSON: the canonical key order (Version, Id, Statement; Sid, Effect,
-//! Principal, Action, Condition), so that policies the guard writes read like hand-written ones.
+//! Principal, Action, Resource, Condition), so that policies the guard writes read like
+//! hand-written ones.
 
 use super::{
     ActionElement, ConditionBlock, ConditionValue, Effect, MAX_POLICY_CHARS, Policy, Principal,
-    PrincipalElement, Statement,
+    PrincipalElement, ResourceElement, Statement,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -91,6 +92,13 @@ impl Serialize for Statement<'_> {
         match &self.action {
             ActionElement::Action(a) => map.serialize_entry("Action", &OneOrMany(a))?,
             ActionElement::NotAction(a) => map.serialize_entry("NotAction", &OneOrMany(a))?,
+        }
+        match &self.resource {
+            Some(ResourceElement::Resource(r)) => map.serialize_entry("Resource", &OneOrMany(r))?,
+            Some(ResourceElement::NotResource(r)) => {
+                map.serialize_entry("NotResource", &OneOrMany(r))?
+            }
+            None => {}
         }
         if let Some(condition) = &self.condition {
             map.serialize_entry("Condition", &Conditions(condition))?;

@@ -6,7 +6,7 @@ use super::{
     ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, actor_line, attributes, repository_arn,
     source_text, violation_line,
 };
-use crate::event::EventFacts;
+use crate::event::{EventFacts, Subject};
 use crate::incident::{Incident, Taken, rule_names};
 use crate::rules::RuleId;
 use crate::text::plural;
@@ -48,9 +48,14 @@ pub fn render(incident: &Incident) -> Alert {
     let rules = rule_names(incident.violations());
     let severity = severity(incident);
 
+    // What the alert is about: a repository by name, or a registry-level door in words.
+    let about = match facts {
+        Some(f) if f.subject != Subject::Repository => f.subject_text().replace('`', ""),
+        _ => repository.clone().unwrap_or("unknown repository".into()),
+    };
     let subject = subject(
         incident.taken,
-        repository.as_deref().unwrap_or("unknown repository"),
+        &about,
         account.as_deref().unwrap_or("unknown account"),
     );
     let document = json!({
@@ -61,7 +66,9 @@ pub fn render(incident: &Incident) -> Alert {
         "mode": outcome.map(|o| o.mode),
         "account": account,
         "region": field(|f| &f.region),
+        "subject": facts.map(|f| f.subject),
         "repository": repository,
+        "template_prefix": field(|f| &f.template_prefix),
         "repository_arn": outcome.and_then(repository_arn),
         "event": {
             "name": field(|f| &f.event_name),
@@ -85,7 +92,7 @@ pub fn render(incident: &Incident) -> Alert {
         incident.taken.as_str(),
         severity,
         &rules,
-        repository.as_deref().unwrap_or("unknown"),
+        facts.map_or("unknown", EventFacts::repository_attribute),
         account.as_deref().unwrap_or("unknown"),
     );
     Alert {
@@ -94,6 +101,15 @@ pub fn render(incident: &Incident) -> Alert {
         document,
         attributes,
     }
+}
+
+/// "the registry policy" → "The registry policy", to open a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn subject(taken: Taken, repository: &str, account: &str) -> String {
@@ -134,9 +150,12 @@ fn email(incident: &Incident) -> String {
     };
     let f = &outcome.facts;
     let unknown = "?";
+    let what = match f.subject {
+        Subject::Repository => f.repository.as_deref().unwrap_or(unknown).to_owned(),
+        _ => capitalised(&f.subject_text()),
+    };
     let place = format!(
-        "{} (account {}, {})",
-        f.repository.as_deref().unwrap_or(unknown),
+        "{what} (account {}, {})",
         f.account.as_deref().unwrap_or(unknown),
         f.region.as_deref().unwrap_or(unknown)
     );
@@ -147,7 +166,21 @@ fn email(incident: &Incident) -> String {
             "{place} has {broke}. Nothing was changed (mode {}).",
             outcome.mode
         ),
-        Taken::Reverted => format!("{place} had {broke}. The guard restored a compliant policy."),
+        Taken::Reverted => {
+            let done = match (
+                f.subject,
+                incident.target.as_ref().is_some_and(|t| t.is_deletion()),
+            ) {
+                (Subject::RegistryPolicy, true) => {
+                    "deleted the registry policy (no registry policy grants nothing)"
+                }
+                (Subject::RegistryPolicy, false) => "restored a compliant registry policy",
+                (Subject::CreationTemplate, _) => "gave the template a compliant policy",
+                (Subject::Replication, _) => "removed the unapproved destinations",
+                (Subject::Repository, _) => "restored a compliant policy",
+            };
+            format!("{place} had {broke}. The guard {done}.")
+        }
         Taken::AlreadyReverted => format!(
             "{place} had {broke}. Its live policy already equals the compliant policy, so nothing was written."
         ),
@@ -193,7 +226,8 @@ fn email(incident: &Incident) -> String {
             Taken::Reverted | Taken::AlreadyReverted => "Restored",
             _ => "Compliant policy the guard would restore",
         };
-        let _ = writeln!(out, "\n{verb}: {}.", source_text(target));
+        let subject = outcome.facts.subject;
+        let _ = writeln!(out, "\n{verb}: {}.", source_text(target, subject));
         let _ = writeln!(out, "{}", target.policy_text);
     }
     if let Some(policy) = &incident.offending_policy {

@@ -3,7 +3,7 @@
 
 use super::text::{Style, input_name};
 use super::violation_line;
-use crate::iac::{FileReport, IacSummary, ProblemKind, ResourceReport};
+use crate::iac::{FileReport, IacSummary, ResourceReport};
 use crate::text::{plural, tick};
 use serde::Serialize;
 use std::fmt::Write;
@@ -44,7 +44,10 @@ pub fn file_text(out: &mut String, report: &FileReport, style: Style) {
         return;
     }
     if report.resources.is_empty() {
-        let _ = writeln!(out, "{path}:1: no ECR repository, registry, creation-template or replication policy found");
+        let _ = writeln!(
+            out,
+            "{path}:1: no ECR repository, registry, creation-template or replication policy found"
+        );
     }
     for r in &report.resources {
         let name = resource_name(r);
@@ -55,14 +58,16 @@ pub fn file_text(out: &mut String, report: &FileReport, style: Style) {
                 style_bad(style, "NOT COMPLIANT"),
                 plural(r.findings.len(), "violation")
             ),
-            None if r.problems.iter().all(|p| p.kind == ProblemKind::Pending) => {
-                style_bad(style, "NOT JUDGED")
-            }
             None => style_bad(style, "INVALID"),
         };
         let _ = writeln!(out, "{path}:{}: {verdict} {name}", r.line);
         for f in &r.findings {
-            let mut line = format!("{path}:{}: {}: {}", f.line, tick(&r.resource), violation_line(&f.violation));
+            let mut line = format!(
+                "{path}:{}: {}: {}",
+                f.line,
+                tick(&r.resource),
+                violation_line(&f.violation)
+            );
             when(&mut line, f.when.as_deref());
             let _ = writeln!(out, "{line}");
         }
@@ -93,9 +98,6 @@ impl IacSummary {
             self.non_compliant,
             self.invalid,
         );
-        if self.pending > 0 {
-            let _ = write!(out, " ({} pending issue 11)", self.pending);
-        }
         let _ = writeln!(out, " ({})", plural(self.violations, "violation"));
         out
     }

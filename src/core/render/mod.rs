@@ -11,9 +11,9 @@ pub mod sweep;
 pub mod text;
 
 use crate::decision::Outcome;
-use crate::event::EventFacts;
+use crate::event::{EventFacts, Subject};
 use crate::remedy::{Target, TargetSource};
-use crate::rules::Violation;
+use crate::rules::{RuleId, Violation};
 use crate::text::tick;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -89,22 +89,29 @@ pub fn repository_arn(outcome: &Outcome) -> Option<String> {
     ))
 }
 
-/// Where a restored policy came from, in words.
-pub fn source_text(target: &Target) -> String {
+/// Where a restored policy came from, in words, for the subject it was restored to.
+pub fn source_text(target: &Target, subject: Subject) -> String {
     let text = match &target.source {
         TargetSource::CloudtrailHistory { event_id, event_time } => format!(
             "the last compliant policy, set by CloudTrail event {} at {}",
             event_id.as_deref().unwrap_or("(no id)"),
             event_time.as_deref().unwrap_or("(no time)")
         ),
-        TargetSource::DerivedFromOffending => {
-            "the new policy with its violating grants removed and a deny-by-default statement added where missing".into()
+        TargetSource::DerivedFromOffending => match subject {
+            Subject::Repository => "the new policy with its violating grants removed and a deny-by-default statement added where missing",
+            Subject::CreationTemplate => "the template's policy with its violating grants removed and a deny-by-default statement added where missing",
+            Subject::RegistryPolicy => "the registry policy with its violating grants removed",
+            Subject::Replication => "the replication configuration without its unapproved destinations",
         }
+        .into(),
         TargetSource::DeletedPolicy => "the policy that was deleted (it passes every rule)".into(),
         TargetSource::DerivedFromDeleted => {
             "the deleted policy with its violating grants removed and a deny-by-default statement added where missing".into()
         }
         TargetSource::Baseline => "the baseline policy".into(),
+        TargetSource::NoRegistryPolicy => {
+            "no registry policy at all (a registry without one grants nothing)".into()
+        }
     };
     match &target.note {
         Some(note) => format!("{text} ({note})"),
@@ -115,13 +122,24 @@ pub fn source_text(target: &Target) -> String {
 /// One line per violation: rule, where, principal, then the explanation.
 pub fn violation_line(v: &Violation) -> String {
     let mut line = format!("{} at ", v.rule);
+    let replication = v.rule == RuleId::NoUnapprovedReplication;
     let _ = match (v.statement, &v.sid) {
+        (Some(i), _) if replication => write!(line, "replication rule {i}"),
         (Some(i), Some(sid)) => write!(line, "statement {i} ({})", tick(sid)),
         (Some(i), None) => write!(line, "statement {i}"),
         (None, _) => write!(line, "policy level"),
     };
+    if !v.resources.is_empty() {
+        let resources: Vec<String> = v.resources.iter().map(|r| tick(r)).collect();
+        let _ = write!(line, " on {}", resources.join(", "));
+    }
     if let Some(principal) = &v.principal {
-        let _ = write!(line, ", principal {}", tick(principal));
+        let noun = if replication {
+            "destination"
+        } else {
+            "principal"
+        };
+        let _ = write!(line, ", {noun} {}", tick(principal));
     }
     let _ = write!(line, ": {}", v.message);
     line

@@ -1,7 +1,7 @@
 //! SARIF 2.1.0 for code scanning (GitHub, GitLab, Azure DevOps): one `reportingDescriptor` per
 //! rule, one result per violation at the statement's line, with a fingerprint that survives
 //! edits elsewhere in the file. What could not be judged (a value known only at deploy time, a
-//! kind not judged yet) is a tool execution notification, and the run is then not successful.
+//! resource that cannot be read) is a tool execution notification, and the run is then not successful.
 
 use crate::iac::{FileReport, ProblemKind, ResourceReport};
 use crate::rules::RuleId;
@@ -30,9 +30,14 @@ fn describe(rule: RuleId) -> (&'static str, &'static str, &'static str) {
             "No statement denies every ECR action to every principal except the repository's own and allowlisted principals, so any identity policy that grants ECR access reaches the repository.",
             "Add a `Deny` of `ecr:*` for `Principal` `*` whose condition exempts only your roles (e.g. `ArnNotEquals` on `aws:PrincipalArn`) or your own account (`StringNotEquals` on `aws:PrincipalAccount`).",
         ),
+        RuleId::NoUnapprovedReplication => (
+            "Replication copies images to an unapproved account",
+            "A replication rule copies images to a destination registry (in any region) that is neither the registry's own account nor listed in `allowed_replication_accounts`. Every image the rule matches then leaves the account's control.",
+            "Remove the destination, or add the account to `allowed_replication_accounts` if copying images there is intended.",
+        ),
         RuleId::InvalidPolicy => (
             "The policy is not a valid ECR policy",
-            "The policy as deployed would not parse, or breaks the repository-policy grammar ECR and IAM read (unknown keys, wrong types, duplicate keys, more than 10,240 characters).",
+            "The policy as deployed would not parse, or breaks the grammar ECR reads for its kind: repository policy, registry policy or replication configuration (unknown keys, wrong types, duplicate keys, more than 10,240 characters).",
             "Fix the policy where the message points; ECR would refuse it, or read it differently from other tools.",
         ),
     }
@@ -42,7 +47,8 @@ fn rule_descriptor(rule: RuleId) -> Value {
     let (short, full, fix) = describe(rule);
     json!({
         "id": rule.as_str(),
-        "name": rule.as_str(),
+        // SARIF wants `name` readable and different from the opaque `id`: `NoRootPrincipal`.
+        "name": pascal_case(rule.as_str()),
         "shortDescription": {"text": short},
         "fullDescription": {"text": full},
         "help": {
@@ -55,6 +61,18 @@ fn rule_descriptor(rule: RuleId) -> Value {
             "security-severity": if rule == RuleId::DenyByDefaultRequired { "5.0" } else { "8.0" },
         },
     })
+}
+
+fn pascal_case(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// FNV-1a, 64 bits: a stable hash needing no dependency (fingerprints, not security).
@@ -197,6 +215,11 @@ pub fn sarif(reports: &[FileReport], tool_version: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_names_are_pascal_case() {
+        assert_eq!(pascal_case("no-root-principal"), "NoRootPrincipal");
+    }
 
     #[test]
     fn uris_are_relative_references() {

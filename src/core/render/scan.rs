@@ -15,12 +15,24 @@ pub fn render_scan(report: &ScanReport) -> Alert {
     } else {
         "SCAN (partial)"
     };
+    // Registry-level findings join the count; where the subject would pass SNS's limit, the
+    // place goes (the body and the attributes carry it).
+    let doors = match report.registry.non_compliant {
+        0 => String::new(),
+        n => format!(" and {}", plural(n, "registry door")),
+    };
     let mut subject = format!(
-        "ecr-policy-guard {state}: {} of {} repositories non-compliant in {account}",
+        "ecr-policy-guard {state}: {} of {} repositories{doors} non-compliant in {account}",
         report.non_compliant, report.scanned
     );
+    if subject.chars().count() > MAX_SUBJECT_CHARS {
+        subject = format!(
+            "ecr-policy-guard {state}: {} of {} repositories{doors} non-compliant",
+            report.non_compliant, report.scanned
+        );
+    }
     subject.truncate(MAX_SUBJECT_CHARS);
-    let severity = if report.revert_failed > 0 || !report.unchecked.is_empty() {
+    let severity = if report.has_failures() {
         "high"
     } else if report.non_compliant > 0 {
         "medium"
@@ -80,6 +92,7 @@ pub fn render_scan(report: &ScanReport) -> Alert {
             let _ = writeln!(email, "  - {}: {}", u.repository, u.error);
         }
     }
+    registry_section(&mut email, report);
     let _ = match (report.complete, &report.resume_after) {
         (true, _) => writeln!(
             email,
@@ -97,12 +110,56 @@ pub fn render_scan(report: &ScanReport) -> Alert {
             report.repositories
         ),
     };
-    // by_rule is a sorted map: its keys are the distinct rule ids in order.
-    let rules: Vec<&str> = report.by_rule.keys().map(String::as_str).collect();
+    // Both maps are sorted: their keys, merged, are the distinct rule ids in order.
+    let mut rules: Vec<&str> = report
+        .by_rule
+        .keys()
+        .chain(report.registry.by_rule.keys())
+        .map(String::as_str)
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
     Alert {
         subject,
         document,
         email,
         attributes: attributes("scan-summary", severity, &rules, "*", account),
+    }
+}
+
+/// The registry-level doors (registry policy, creation templates, replication), counted apart.
+fn registry_section(email: &mut String, report: &ScanReport) {
+    let r = &report.registry;
+    if !r.checked_this_run {
+        let _ = writeln!(
+            email,
+            "\nRegistry level: not checked by this run (the run that started this pass checked the registry policy, creation templates and replication)."
+        );
+        return;
+    }
+    let _ = write!(
+        email,
+        "\nRegistry level (registry policy, creation templates, replication): {} checked, {} compliant, {} non-compliant",
+        r.checked, r.compliant, r.non_compliant
+    );
+    if report.mode == Mode::Revert {
+        let failures = plural(r.revert_failed, "revert failure");
+        let _ = write!(email, ", {} reverted, {failures}", r.reverted);
+    }
+    let _ = writeln!(email, ".");
+    for (rule, n) in &r.by_rule {
+        let _ = writeln!(email, "  {rule}: {n}");
+    }
+    for o in &r.offenders {
+        let _ = writeln!(
+            email,
+            "  - {} ({}): {}",
+            o.repository,
+            o.rules.join(", "),
+            o.taken.as_str()
+        );
+    }
+    for u in &r.unchecked {
+        let _ = writeln!(email, "  - could not check {}: {}", u.repository, u.error);
     }
 }

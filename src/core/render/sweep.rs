@@ -23,14 +23,26 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
         plural(accounts, "account"),
         plural(regions, "region")
     );
+    // Registry-level findings join the count; where the subject would pass SNS's limit, the
+    // place goes (the body and the attributes carry it).
+    let doors = match t.registry.non_compliant {
+        0 => String::new(),
+        n => format!(" and {}", plural(n, "registry door")),
+    };
     let mut subject = format!(
-        "ecr-policy-guard {state}: {} of {} repositories non-compliant in {spread}",
+        "ecr-policy-guard {state}: {} of {} repositories{doors} non-compliant in {spread}",
         t.non_compliant, t.scanned
     );
+    if subject.chars().count() > MAX_SUBJECT_CHARS {
+        subject = format!(
+            "ecr-policy-guard {state}: {} of {} repositories{doors} non-compliant",
+            t.non_compliant, t.scanned
+        );
+    }
     subject.truncate(MAX_SUBJECT_CHARS);
-    let severity = if t.revert_failed > 0 || t.unchecked > 0 || !report.unreachable.is_empty() {
+    let severity = if report.has_failures() {
         "high"
-    } else if t.non_compliant > 0 {
+    } else if t.non_compliant > 0 || t.registry.non_compliant > 0 {
         "medium"
     } else {
         "low"
@@ -80,6 +92,17 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
         if !r.unchecked.is_empty() {
             let _ = write!(email, ", {} not checked", r.unchecked.len());
         }
+        if r.registry.checked_this_run {
+            let d = &r.registry;
+            let _ = write!(
+                email,
+                "; registry level {} checked, {} non-compliant",
+                d.checked, d.non_compliant
+            );
+            if !d.unchecked.is_empty() {
+                let _ = write!(email, ", {} not checked", d.unchecked.len());
+            }
+        }
         if !r.complete {
             let _ = write!(email, " (stopped early)");
         }
@@ -101,7 +124,13 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
     let offenders: Vec<_> = report
         .reports
         .iter()
-        .flat_map(|r| r.offenders.iter().map(move |o| (r, o)))
+        .flat_map(|r| {
+            r.registry
+                .offenders
+                .iter()
+                .chain(&r.offenders)
+                .map(move |o| (r, o))
+        })
         .take(MAX_LISTED_OFFENDERS)
         .collect();
     if !offenders.is_empty() {
@@ -118,13 +147,13 @@ pub fn render_sweep(report: &SweepReport) -> Alert {
             );
         }
     }
-    if t.unchecked > 0 {
+    if t.unchecked > 0 || t.registry.unchecked > 0 {
         let _ = writeln!(
             email,
             "\nCould not check (they are checked again on the next pass over the registry):"
         );
         for r in &report.reports {
-            for u in &r.unchecked {
+            for u in r.registry.unchecked.iter().chain(&r.unchecked) {
                 let account = r.account.as_deref().unwrap_or_default();
                 let _ = writeln!(
                     email,

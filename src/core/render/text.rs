@@ -4,9 +4,11 @@
 use super::alert::headline;
 use super::{actor_line, source_text, violation_line};
 use crate::decision::{Action, Mode, Outcome};
+use crate::event::Subject;
 use crate::incident::{Incident, Taken};
+use crate::remedy::Target;
 use crate::rules::Violation;
-use crate::text::{plural, tick};
+use crate::text::plural;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -64,18 +66,30 @@ pub fn check_text(violations: &[Violation], style: Style) -> String {
     out
 }
 
-/// What the guard does (or, in a dry run, would do) for an action.
-pub fn action_text(action: Action, mode: Mode) -> String {
+/// What the guard does (or, in a dry run, would do) for an action on a subject.
+pub fn action_text(action: Action, mode: Mode, subject: Subject) -> String {
+    let revert = match subject {
+        Subject::Repository => {
+            "restore the last compliant policy (or a safe baseline), then publish an alert (mode revert)"
+        }
+        Subject::RegistryPolicy => {
+            "restore the last compliant registry policy (or the policy without its violating grants, or none at all), then publish an alert (mode revert)"
+        }
+        Subject::CreationTemplate => {
+            "give the template its policy without the violating grants (or a safe baseline), then publish an alert (mode revert)"
+        }
+        Subject::Replication => {
+            "rewrite the replication configuration without the unapproved destinations, then publish an alert (mode revert)"
+        }
+    };
     match action {
-        Action::Ignore => "nothing: the event is not a policy change the guard judges".into(),
-        Action::None => "nothing: the repository's policy is compliant".into(),
+        Action::Ignore => "nothing: the event is not a change the guard judges".into(),
+        Action::None => "nothing: it is compliant".into(),
         Action::Alert if mode == Mode::Revert => {
-            "publish an alert and leave the policy as it is (a policy the guard cannot read is never rewritten)".into()
+            "publish an alert and leave it as it is (a policy the guard cannot read is never rewritten)".into()
         }
-        Action::Alert => "publish an alert and leave the policy as it is (mode alert)".into(),
-        Action::Revert => {
-            "restore the last compliant policy (or a safe baseline), then publish an alert (mode revert)".into()
-        }
+        Action::Alert => "publish an alert and leave it as it is (mode alert)".into(),
+        Action::Revert => revert.into(),
     }
 }
 
@@ -91,7 +105,7 @@ pub fn outcome_text(outcome: &Outcome, style: Style) -> String {
     let _ = writeln!(
         out,
         "  would: {}",
-        action_text(outcome.action, outcome.mode)
+        action_text(outcome.action, outcome.mode, outcome.facts.subject)
     );
     out
 }
@@ -101,8 +115,8 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
     let f = &outcome.facts;
     let unknown = "?";
     let mut out = format!("{headline} {}", f.event_name.as_deref().unwrap_or(unknown));
-    if let Some(repository) = &f.repository {
-        let _ = write!(out, " on {}", tick(repository));
+    if f.repository.is_some() || f.subject != Subject::Repository {
+        let _ = write!(out, " on {}", f.subject_text());
     }
     let _ = writeln!(
         out,
@@ -124,16 +138,26 @@ fn outcome_lines(outcome: &Outcome, headline: &str) -> String {
 
 /// What the guard did, in one line (the `did:` line of `handle`).
 pub fn taken_text(incident: &Incident) -> String {
+    let subject = incident
+        .outcome
+        .as_ref()
+        .map(|o| o.facts.subject)
+        .unwrap_or_default();
     let target = || {
         incident
             .target
             .as_ref()
-            .map(source_text)
+            .map(|t| source_text(t, subject))
             .unwrap_or_default()
     };
+    let deleted = incident.target.as_ref().is_some_and(Target::is_deletion);
     match incident.taken {
         Taken::Nothing => "nothing".into(),
         Taken::Alerted => "published an alert; the policy is unchanged".into(),
+        Taken::Reverted if deleted => format!(
+            "deleted the registry policy, leaving {}, then published an alert",
+            target()
+        ),
         Taken::Reverted => format!("restored {}, then published an alert", target()),
         Taken::AlreadyReverted => format!(
             "found {} already in place, wrote nothing, published an alert",
