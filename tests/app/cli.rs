@@ -292,7 +292,7 @@ fn malformed_events_get_one_line_and_exit_2() {
 }
 
 /// A fresh directory under the target dir (no extra crates for one temp folder).
-fn tempdir() -> PathBuf {
+pub(crate) fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
