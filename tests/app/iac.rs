@@ -2,6 +2,7 @@
 //! deployment flags, and exit codes 0 / 1 / 2. The SARIF is validated by Microsoft's SARIF
 //! multitool (installed from npm into target/sarif-multitool on first use).
 
+use crate::cli::{code, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,18 +15,6 @@ fn run(args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"));
     command.args(args).current_dir(crate::root());
     command.output().unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 fn sarif(args: &[&str]) -> (i32, Value) {

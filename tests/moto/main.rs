@@ -13,6 +13,7 @@ mod demo;
 mod hub;
 mod infra;
 mod lambda_runtime;
+mod precommit;
 mod registry;
 mod scan;
 mod support;

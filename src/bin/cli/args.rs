@@ -22,9 +22,11 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Check repository policy files (or `-` for stdin), or JSON Lines of policies. A file may
-    /// also be the output of `aws ecr get-repository-policy` (its `policyText` is checked)
+    /// also be the output of `aws ecr get-repository-policy` (its `policyText` is checked), a
+    /// CloudFormation/SAM template or a Terraform plan (`terraform show -json`): every ECR
+    /// policy in it is judged as deployed, each finding at its `file:line`
     #[command(
-        after_help = "Exit codes: 0 every input compliant, 1 violations, 2 an input is invalid or unreadable."
+        after_help = "Exit codes: 0 every input compliant, 1 violations, 2 an input is invalid or unreadable, or a template or plan holds a value that cannot be known before deploy."
     )]
     Check {
         #[command(flatten)]

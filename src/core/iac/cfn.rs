@@ -659,21 +659,18 @@ impl Env<'_> {
                 None => Ok("/".to_owned()),
             }
         };
+        let iam_arn = |r: &Node, kind: &str| -> Rendered<String> {
+            Ok(format!(
+                "arn:{}:iam::{}:{kind}{}{}",
+                s.partition,
+                s.account,
+                path(r)?,
+                self.physical_name(id, r, line)?
+            ))
+        };
         match (resource, type_name, attribute) {
-            (Some(r), "AWS::IAM::Role", "Arn") => Ok(format!(
-                "arn:{}:iam::{}:role{}{}",
-                s.partition,
-                s.account,
-                path(r)?,
-                self.physical_name(id, r, line)?
-            )),
-            (Some(r), "AWS::IAM::User", "Arn") => Ok(format!(
-                "arn:{}:iam::{}:user{}{}",
-                s.partition,
-                s.account,
-                path(r)?,
-                self.physical_name(id, r, line)?
-            )),
+            (Some(r), "AWS::IAM::Role", "Arn") => iam_arn(r, "role"),
+            (Some(r), "AWS::IAM::User", "Arn") => iam_arn(r, "user"),
             (Some(r), "AWS::ECR::Repository", "Arn") => Ok(format!(
                 "arn:{}:ecr:{}:{}:repository/{}",
                 s.partition,
