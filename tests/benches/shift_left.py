@@ -142,9 +142,10 @@ def guard(binary, path):
 
 
 def checkov(binary, path, framework):
-    """{resource: 'pass' | 'fail'} by CKV_AWS_32 (ECR policy not public), seconds."""
+    """{resource: 'pass' | 'fail'} by CKV_AWS_32 (ECR policy not public), seconds. Not
+    `--quiet`: it leaves the passed checks out of the output."""
     done, seconds = timed([binary, "-f", str(path), "--framework", framework, "--check", "CKV_AWS_32",
-                           "-o", "json", "--quiet", "--compact", "--skip-download"])
+                           "-o", "json", "--compact", "--skip-download"])
     verdicts = {}
     try:
         reports = json.loads(done.stdout or "[]")
