@@ -57,6 +57,7 @@ pub fn run(
             }
             let text = read_input(file, MAX_IAC_FILE_BYTES)?;
             let source = iac::classify(file, &text);
+            refuse_oversized_policy(file, source, &text)?;
             stdin_text = Some(text);
             source
         } else {
@@ -96,12 +97,7 @@ pub fn run(
             ("-", Some(text)) => text.clone(),
             _ => read_input(file, MAX_IAC_FILE_BYTES)?,
         };
-        if iac::classify(file, &text) == Source::Policy && text.len() > MAX_POLICY_FILE_BYTES {
-            bail!(
-                "{} is larger than {MAX_POLICY_FILE_BYTES} bytes",
-                display(file)
-            );
-        }
+        refuse_oversized_policy(file, iac::classify(file, &text), &text)?;
         reports.push(iac::check_file(file, &text, &settings));
     }
     let summary = IacSummary::of(&reports);
@@ -125,6 +121,17 @@ pub fn run(
     } else {
         Exit::of_violations(summary.non_compliant)
     }))
+}
+
+/// A policy document is held to the policy files' limit even when read with the templates' one.
+fn refuse_oversized_policy(file: &str, source: Source, text: &str) -> Result<()> {
+    if source == Source::Policy && text.len() > MAX_POLICY_FILE_BYTES {
+        bail!(
+            "{} is larger than {MAX_POLICY_FILE_BYTES} bytes",
+            display(file)
+        );
+    }
+    Ok(())
 }
 
 /// The start of a file, to tell what it is.
