@@ -26,6 +26,7 @@
 
 pub mod decision;
 pub mod event;
+pub mod iac;
 pub mod incident;
 pub mod json;
 pub mod policy;

@@ -16,15 +16,15 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     crate::run_cli(args, stdin.unwrap_or_default())
 }
 
-fn code(out: &Output) -> i32 {
+pub(crate) fn code(out: &Output) -> i32 {
     out.status.code().unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
@@ -292,7 +292,7 @@ fn malformed_events_get_one_line_and_exit_2() {
 }
 
 /// A fresh directory under the target dir (no extra crates for one temp folder).
-fn tempdir() -> PathBuf {
+pub(crate) fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(

@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod handle;
 mod hub;
+mod iac;
 mod registry;
 mod waivers;
 

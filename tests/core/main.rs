@@ -11,6 +11,7 @@
 mod alerts;
 mod fixtures;
 mod fuzz_regressions;
+mod iac;
 mod json_differential;
 mod json_reference;
 mod properties;

@@ -14,6 +14,7 @@ mod findings;
 mod hub;
 mod infra;
 mod lambda_runtime;
+mod precommit;
 mod registry;
 mod scan;
 mod support;

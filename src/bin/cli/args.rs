@@ -22,9 +22,11 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Check repository policy files (or `-` for stdin), or JSON Lines of policies. A file may
-    /// also be the output of `aws ecr get-repository-policy` (its `policyText` is checked)
+    /// also be the output of `aws ecr get-repository-policy` (its `policyText` is checked), a
+    /// CloudFormation/SAM template or a Terraform plan (`terraform show -json`): every ECR
+    /// policy in it is judged as deployed, each finding at its `file:line`
     #[command(
-        after_help = "Exit codes: 0 every input compliant, 1 violations, 2 an input is invalid or unreadable."
+        after_help = "Exit codes: 0 every input compliant, 1 violations, 2 an input is invalid or unreadable, or a template or plan holds a value that cannot be known before deploy."
     )]
     Check {
         #[command(flatten)]
@@ -34,7 +36,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         jsonl: Vec<String>,
         /// The repository's own account (12 digits): a deny-by-default may exempt it, and an AWS
-        /// service acting for it may be granted. Without it, no account counts as own
+        /// service acting for it may be granted. Without it, no account counts as own in a policy
+        /// file; a template deploys into `AWS::AccountId` 123456789012
         #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
         account: Option<String>,
         /// The policies are registry policies (`PutRegistryPolicy`): `Resource` required, the
@@ -42,10 +45,19 @@ pub enum Command {
         /// `--region`) their repository ARNs must be that registry's
         #[arg(long)]
         registry: bool,
-        /// With `--registry`: the registry's region, which its repository ARNs must name
-        #[arg(long, value_name = "REGION", requires = "registry")]
+        /// With `--registry`: the registry's region, which its repository ARNs must name.
+        /// Templates and plans: the region they deploy into (`AWS::Region`) [default: us-east-1]
+        #[arg(long, value_name = "REGION", value_parser = crate::iac::parse_region)]
         region: Option<String>,
-        /// Policy JSON files, or `-` for standard input; one file keeps the single-result output
+        /// Templates: a CloudFormation parameter's value (repeatable); others take their `Default`
+        #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = crate::iac::parse_parameter)]
+        parameters: Vec<(String, String)>,
+        /// Templates: `AWS::Partition` [default: aws]
+        #[arg(long, value_name = "PARTITION", value_parser = crate::iac::parse_partition)]
+        partition: Option<String>,
+        /// Policy JSON files, CloudFormation/SAM templates (YAML or JSON) or Terraform plans
+        /// (`terraform show -json`), or `-` for standard input; one policy file keeps the
+        /// single-result output
         #[arg(required_unless_present = "jsonl")]
         policies: Vec<String>,
     },
@@ -222,6 +234,24 @@ impl Settings {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0, for code scanning (`check` only)
+    Sarif,
+    /// JUnit XML, for CI test reports (`check` only)
+    Junit,
+}
+
+impl Format {
+    /// The commands other than `check` write text or JSON only.
+    pub fn text_or_json(self, command: &str) -> Result<Format> {
+        match self {
+            Format::Text | Format::Json => Ok(self),
+            Format::Sarif | Format::Junit => {
+                anyhow::bail!(
+                    "`--format sarif` and `--format junit` are for `check`, not `{command}`"
+                )
+            }
+        }
+    }
 }
 
 fn parse_account(s: &str) -> Result<String, String> {

@@ -24,11 +24,16 @@ pub struct Check<'a> {
 impl Check<'_> {
     /// `check` on one file: invalid input is an error (exit 2), as in a pipeline step.
     pub fn one(&self, policy: &str) -> Result<Exit> {
-        let (config, format, style) = (self.config, self.format, self.style);
         let text = read_input(policy, MAX_POLICY_FILE_BYTES)?;
+        self.one_text(policy, &text)
+    }
+
+    /// `check` on one policy already read (`policy` names it).
+    pub fn one_text(&self, policy: &str, text: &str) -> Result<Exit> {
+        let (config, format, style) = (self.config, self.format, self.style);
         let violations = config
             .rules
-            .check_kind(&document_text(&text), self.kind, self.scope, self.owner)
+            .check_kind(&document_text(text), self.kind, self.scope, self.owner)
             .with_context(|| display(policy))?;
         let out = match format {
             Format::Json => {
@@ -37,7 +42,8 @@ impl Check<'_> {
                     violations: &violations,
                 }) + "\n"
             }
-            Format::Text => check_text(&violations, style),
+            // sarif and junit never come here (`iac::run` takes them).
+            Format::Text | Format::Sarif | Format::Junit => check_text(&violations, style),
         };
         print(&out)?;
         Ok(Exit::of_violations(violations.len()))
@@ -53,7 +59,7 @@ impl Check<'_> {
         }
         let render = match self.format {
             Format::Json => Render::Json,
-            Format::Text => Render::Text(self.style),
+            Format::Text | Format::Sarif | Format::Junit => Render::Text(self.style),
         };
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())

@@ -31,7 +31,8 @@ pub fn evaluate_all(events: &[String], config: &Config, format: Format, style: S
         let out = match format {
             // The last JSON line: a summary object (it has no `action`).
             Format::Json => format!("{}\n", serde_json::json!({ "summary": summary })),
-            Format::Text => summary.text(),
+            // sarif and junit are refused before (`Format::text_or_json`).
+            Format::Text | Format::Sarif | Format::Junit => summary.text(),
         };
         if let Err(error) = print(&out) {
             eprintln!("error: {error:#}");
@@ -85,7 +86,8 @@ fn evaluate_one(
             input_name(path),
             outcome_text(&outcome, style)
         ),
-        Format::Text => outcome_text(&outcome, style),
+        // sarif and junit are refused before (`Format::text_or_json`).
+        Format::Text | Format::Sarif | Format::Junit => outcome_text(&outcome, style),
     };
     if let Err(error) = print(&out) {
         eprintln!("error: {error:#}");

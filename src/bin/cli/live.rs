@@ -67,7 +67,8 @@ pub fn handle_command(aws: &AwsSettings, event: &str, style: Style) -> Result<Ex
     })?;
     let out = match aws.settings.format {
         Format::Json => to_json(&incident) + "\n",
-        Format::Text => incident_text(&incident, style),
+        // sarif and junit are refused before (`Format::text_or_json`).
+        Format::Text | Format::Sarif | Format::Junit => incident_text(&incident, style),
     };
     print(&out)?;
     Ok(Exit::of_taken(incident.taken))
@@ -117,7 +118,8 @@ pub fn scan_command(
         })?;
         print(&match format {
             Format::Json => to_json(&report) + "\n",
-            Format::Text => render_sweep(&report).email,
+            // sarif and junit are refused before (`Format::text_or_json`).
+            Format::Text | Format::Sarif | Format::Junit => render_sweep(&report).email,
         })?;
         return Ok(Exit::of_sweep(&report));
     }
@@ -140,7 +142,8 @@ pub fn scan_command(
     })?;
     let out = match format {
         Format::Json => to_json(&report) + "\n",
-        Format::Text => render_scan(&report).email,
+        // sarif and junit are refused before (`Format::text_or_json`).
+        Format::Text | Format::Sarif | Format::Junit => render_scan(&report).email,
     };
     print(&out)?;
     Ok(Exit::of_scan(&report))

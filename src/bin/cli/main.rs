@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod evaluate;
 mod exit;
+mod iac;
 mod input;
 mod live;
 
@@ -48,6 +49,8 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             account,
             registry,
             region,
+            parameters,
+            partition,
             policies,
         } => {
             let config = settings.load(None)?;
@@ -70,6 +73,15 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
                 format: settings.format,
                 style,
             };
+            let deployment = iac::Deployment {
+                account: account.as_deref(),
+                region: region.as_deref(),
+                partition: partition.as_deref(),
+                parameters: &parameters,
+            };
+            if let Some(exit) = iac::run(&check, &deployment, &policies, &jsonl)? {
+                return Ok(exit);
+            }
             match (jsonl.is_empty(), policies.as_slice()) {
                 (true, [policy]) => check.one(policy),
                 _ => check.batch(&policies, &jsonl),
@@ -80,6 +92,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             mode,
             events,
         } => {
+            settings.format.text_or_json("evaluate")?;
             let config = settings.load(mode)?;
             Ok(evaluate::evaluate_all(
                 &events,
@@ -89,23 +102,30 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             ))
         }
         Command::Waivers { settings } => {
+            let format = settings.format.text_or_json("waivers")?;
             let config = settings.load(None)?;
             let today = config.today();
             let states: Vec<_> = config.waivers.iter().map(|w| w.state(today)).collect();
-            let out = match settings.format {
+            let out = match format {
                 args::Format::Json => to_json(&states) + "\n",
-                args::Format::Text => waivers_text(&states, today, style),
+                _ => waivers_text(&states, today, style),
             };
             input::print(&out)?;
             Ok(Exit::of_waivers(&states))
         }
-        Command::Handle { aws, event } => live::handle_command(&aws, &event, style),
+        Command::Handle { aws, event } => {
+            aws.settings.format.text_or_json("handle")?;
+            live::handle_command(&aws, &event, style)
+        }
         Command::Scan {
             aws,
             max_seconds,
             scan_accounts,
             scan_regions,
-        } => live::scan_command(&aws, max_seconds, &scan_accounts, &scan_regions),
+        } => {
+            aws.settings.format.text_or_json("scan")?;
+            live::scan_command(&aws, max_seconds, &scan_accounts, &scan_regions)
+        }
         #[cfg(feature = "demo")]
         Command::Demo {
             verbose,

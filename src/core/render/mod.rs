@@ -4,6 +4,9 @@
 
 pub mod alert;
 pub mod findings;
+pub mod iac;
+pub mod junit;
+pub mod sarif;
 pub mod scan;
 pub mod sweep;
 pub mod text;
