@@ -1,9 +1,11 @@
 //! Single-threaded, in-process throughput over a JSON Lines corpus, best of 5 passes:
 //! `floor` parses each line into a `serde_json::Value` and nothing else; `guard` parses it as a
 //! policy and runs the rules; `parse` only parses it as a policy (the rules' share is the rest);
-//! `json` only builds its strict JSON tree (`Json::parse`, the syntax share of `parse`).
+//! `json` only builds its strict JSON tree (`Json::parse`, the syntax share of `parse`);
+//! `render` is `guard` plus each result rendered as the batch `check` writes it in JSON (the
+//! output's share is the difference).
 //! `cargo run --release --example throughput -- FILE` prints `floor <seconds>`,
-//! `guard <seconds>`, `parse <seconds>` and `json <seconds>`, one line each.
+//! `guard <seconds>`, `parse <seconds>`, `json <seconds>` and `render <seconds>`, one line each.
 
 #![allow(
     clippy::print_stdout,
@@ -12,6 +14,7 @@
 )]
 
 use ecr_policy_guard_core::json::Json;
+use ecr_policy_guard_core::render::text::{CheckResult, result_json};
 use ecr_policy_guard_core::{Owner, Policy, RuleConfig};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -62,8 +65,29 @@ fn main() {
             );
         }
     });
+    let mut out = Vec::new();
+    let render = best_of_5(|| {
+        for (number, line) in lines.iter().enumerate() {
+            out.clear();
+            let checked = Policy::parse(black_box(line)).map(|p| rules.check(&p, Owner::Unknown));
+            let (compliant, violations, error) = match checked {
+                Ok(v) => (Some(v.is_empty()), v, None),
+                Err(e) => (None, Vec::new(), Some(e.to_string())),
+            };
+            let result = CheckResult {
+                file: &path,
+                line: Some(number + 1),
+                compliant,
+                violations,
+                error,
+            };
+            result_json(&mut out, &result);
+            black_box(&out);
+        }
+    });
     println!("floor {:.6}", floor.as_secs_f64());
     println!("guard {:.6}", guard.as_secs_f64());
     println!("parse {:.6}", parse.as_secs_f64());
     println!("json {:.6}", json.as_secs_f64());
+    println!("render {:.6}", render.as_secs_f64());
 }

@@ -159,18 +159,27 @@ impl Judge<'_> {
     /// operator) whose every value is concrete and allowed.
     fn exemption(&self, limit: &super::limits::Limit) -> Result<(), Why> {
         let op = limit.block.op;
-        let on = format!("`{}` on `{}`", limit.block.operator, limit.key);
+        // Built only for a message: this runs for every exemption of every deny.
+        let on = || format!("`{}` on `{}`", limit.block.operator, limit.key);
         if !op.can_exempt() {
             return Err(if op.base.is_negated() {
-                format!("exempts callers with {on}, which is not a string or ARN exemption").into()
+                format!(
+                    "exempts callers with {}, which is not a string or ARN exemption",
+                    on()
+                )
+                .into()
             } else {
-                format!("applies only to the callers {on} matches, so everyone else is not denied")
-                    .into()
+                format!(
+                    "applies only to the callers {} matches, so everyone else is not denied",
+                    on()
+                )
+                .into()
             });
         }
         if !set_fits(op.set, limit.ident) {
             return Err(format!(
-                "qualifies its exemption {on} with a set operator that does not fit this key"
+                "qualifies its exemption {} with a set operator that does not fit this key",
+                on()
             )
             .into());
         }
@@ -182,8 +191,9 @@ impl Judge<'_> {
                 ).into()
             } else {
                 format!(
-                    "exempts {} ({on}), which names no fixed set of callers",
-                    tick(value)
+                    "exempts {} ({}), which names no fixed set of callers",
+                    tick(value),
+                    on()
                 )
                 .into()
             });

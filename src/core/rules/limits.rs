@@ -211,6 +211,14 @@ fn concrete(
     if !string_or_arn {
         return None;
     }
+    // The usual value has no wildcard and no `${`: every character is literal, so the value
+    // is judged as text (tokens cost an allocation per value and an eighth of a batch check).
+    if !text.contains(['*', '?', '$']) {
+        return match op.ignores_case() {
+            true => literal_reach(ident, &text.to_ascii_lowercase()),
+            false => literal_reach(ident, &text),
+        };
+    }
     let mut toks = tokens(&text, op.base.is_pattern(), variables)?;
     if op.ignores_case() {
         // Account and organization ids are lower case: the value matches its lower-case form.
@@ -220,12 +228,17 @@ fn concrete(
             }
         }
     }
+    token_reach(ident, &toks, op.base.is_arn())
+}
+
+/// What a value's tokens reach: the general case of [`concrete`].
+fn token_reach(ident: IdentityKey, toks: &[Tok], arn_operator: bool) -> Option<Reach> {
     match ident {
-        IdentityKey::PrincipalAccount | IdentityKey::SourceAccount => literal(&toks)
+        IdentityKey::PrincipalAccount | IdentityKey::SourceAccount => literal(toks)
             .filter(|a| is_account_id(a))
             .map(Reach::Account),
         IdentityKey::PrincipalOrgId | IdentityKey::SourceOrgId => {
-            literal(&toks).filter(|o| is_org_id(o)).map(Reach::Org)
+            literal(toks).filter(|o| is_org_id(o)).map(Reach::Org)
         }
         IdentityKey::PrincipalOrgPaths | IdentityKey::SourceOrgPaths => {
             // `o-.../` first, literally: the organization; anything may follow.
@@ -234,9 +247,7 @@ fn concrete(
                 .filter(|o| is_org_id(o))
                 .map(Reach::Org)
         }
-        IdentityKey::PrincipalArn | IdentityKey::SourceArn => {
-            arn_reach(ident, &toks, op.base.is_arn())
-        }
+        IdentityKey::PrincipalArn | IdentityKey::SourceArn => arn_reach(ident, toks, arn_operator),
         IdentityKey::UserId => {
             // A literal id before the first `:` (or in whole): an account id (its root and its
             // federated users) or a user's or role's unique id (one principal).
@@ -249,6 +260,53 @@ fn concrete(
                 Reach::Account(head)
             } else {
                 Reach::Principal
+            })
+        }
+    }
+}
+
+/// What a value reaches when all of it is literal, decided as [`concrete`]'s token walk decides
+/// it for such a value (a test holds the two to that).
+fn literal_reach(ident: IdentityKey, value: &str) -> Option<Reach> {
+    match ident {
+        IdentityKey::PrincipalAccount | IdentityKey::SourceAccount => {
+            is_account_id(value).then(|| Reach::Account(value.to_owned()))
+        }
+        IdentityKey::PrincipalOrgId | IdentityKey::SourceOrgId => {
+            is_org_id(value).then(|| Reach::Org(value.to_owned()))
+        }
+        IdentityKey::PrincipalOrgPaths | IdentityKey::SourceOrgPaths => {
+            let (org, _) = value.split_once('/')?;
+            is_org_id(org).then(|| Reach::Org(org.to_owned()))
+        }
+        IdentityKey::PrincipalArn | IdentityKey::SourceArn => {
+            let mut parts = value.splitn(6, ':');
+            let (arn, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+            let (_region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+            if !arn.eq_ignore_ascii_case("arn")
+                || partition.is_empty()
+                || service.is_empty()
+                || !is_account_id(account)
+                || resource.is_empty()
+            {
+                return None;
+            }
+            let root = ident == IdentityKey::PrincipalArn
+                && service.eq_ignore_ascii_case("iam")
+                && resource.eq_ignore_ascii_case("root");
+            Some(match root {
+                true => Reach::Account(account.to_owned()),
+                false => Reach::Principal,
+            })
+        }
+        IdentityKey::UserId => {
+            let head = value.split_once(':').map_or(value, |(head, _)| head);
+            if head.is_empty() {
+                return None;
+            }
+            Some(match is_account_id(head) {
+                true => Reach::Account(head.to_owned()),
+                false => Reach::Principal,
             })
         }
     }
@@ -337,6 +395,70 @@ mod tests {
 
     const V12: &str = "2012-10-17";
     const V08: &str = "2008-10-17";
+
+    proptest::proptest! {
+        #[test]
+        fn any_literal_value_reaches_as_text_what_its_tokens_reach(
+            value in "(arn|ARN|aws|iam|sts|root|role/|o-a1b2c3d4e5|987654321098|[0-9a-z]{0,3}|:|/){0,8}",
+        ) {
+            let toks: Vec<Tok> = value.chars().map(Tok::Char).collect();
+            for (ident, _) in IdentityKey::ALL {
+                proptest::prop_assert_eq!(
+                    literal_reach(ident, &value),
+                    token_reach(ident, &toks, true),
+                    "{:?} {:?}", ident, value
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_literal_value_reaches_as_text_what_its_tokens_reach() {
+        // The fast path against the token walk, on every identity key and on values near each
+        // shape's edges: ids one digit short, empty parts, odd case, extra colons and slashes.
+        let values = [
+            "987654321098",
+            "98765432109",
+            "9876543210988",
+            "o-a1b2c3d4e5",
+            "O-A1B2C3D4E5",
+            "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/",
+            "o-a1b2c3d4e5/",
+            "/o-a1b2c3d4e5",
+            "o-short/x",
+            "arn:aws:iam::987654321098:root",
+            "ARN:AWS:IAM::987654321098:ROOT",
+            "arn:aws:iam::987654321098:role/deploy",
+            "arn:aws:iam::987654321098:role/a:b:c",
+            "arn:aws:sts::987654321098:assumed-role/r/s",
+            "arn:aws:sts::987654321098:root",
+            "arn:aws:iam::987654321098:",
+            "arn:aws:iam::98765432109:root",
+            "arn::iam::987654321098:root",
+            "arn:aws:::987654321098:root",
+            "arn:aws:iam:eu-west-1:987654321098:root",
+            "arn:aws:iam::987654321098",
+            "arn:aws:sns:eu-west-1:987654321098:topic",
+            "nope:aws:iam::987654321098:root",
+            "987654321098:session",
+            "AROAEXAMPLEID1234567:session",
+            ":session",
+            "",
+            "anything",
+        ];
+        for (ident, _) in IdentityKey::ALL {
+            for value in values {
+                let toks: Vec<Tok> = value.chars().map(Tok::Char).collect();
+                for arn_operator in [false, true] {
+                    assert_eq!(
+                        literal_reach(ident, value),
+                        token_reach(ident, &toks, arn_operator),
+                        "{ident:?} {value:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn accounts_and_organizations_must_be_written_out() {
