@@ -679,6 +679,23 @@ fn is_aws_principal(value: &str) -> bool {
     if is_account_id(value) || is_unique_id(value) {
         return true;
     }
+    // Most values are IAM ARNs of the `aws` partition: their colons are where the prefix and
+    // the account id put them, so nothing is searched (the search below was the hottest loop
+    // of a batch check). Anything else takes the general path, which decides these alike.
+    if let Some(rest) = value
+        .get(..13)
+        .filter(|p| p.eq_ignore_ascii_case("arn:aws:iam::"))
+        .and_then(|_| value.get(13..))
+        && rest.as_bytes().get(12) == Some(&b':')
+        && rest.get(..12).is_some_and(is_account_id)
+    {
+        return iam_resource_ok(&rest[13..]);
+    }
+    is_principal_arn(value)
+}
+
+/// The general case of [`is_aws_principal`]: any partition, `iam` or `sts`.
+fn is_principal_arn(value: &str) -> bool {
     // Where the five colons of an ARN fall, stopping at the fifth: the resource after it (a
     // role's name, often the longest part) is not read again (this runs for every principal
     // of every policy; five `split_once` calls cost a tenth of a batch check).
@@ -700,16 +717,10 @@ fn is_aws_principal(value: &str) -> bool {
     let [c0, c1, c2, c3, c4] = colons;
     let (arn, partition, service) = (&value[..c0], &value[c0 + 1..c1], &value[c1 + 1..c2]);
     let (region, account, resource) = (&value[c2 + 1..c3], &value[c3 + 1..c4], &value[c4 + 1..]);
-    let named = |prefix: &str| {
-        resource.len() > prefix.len()
-            && resource
-                .get(..prefix.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
     let resource_ok = if service.eq_ignore_ascii_case("iam") {
-        resource.eq_ignore_ascii_case("root") || named("user/") || named("role/")
+        iam_resource_ok(resource)
     } else if service.eq_ignore_ascii_case("sts") {
-        named("assumed-role/") || named("federated-user/")
+        named(resource, "assumed-role/") || named(resource, "federated-user/")
     } else {
         false
     };
@@ -721,6 +732,19 @@ fn is_aws_principal(value: &str) -> bool {
         && region.is_empty()
         && is_account_id(account)
         && resource_ok
+}
+
+/// The resource of an `iam` principal ARN: the root, a user or a role.
+fn iam_resource_ok(resource: &str) -> bool {
+    resource.eq_ignore_ascii_case("root") || named(resource, "user/") || named(resource, "role/")
+}
+
+/// A resource of the type `prefix` names (any case), with a name after it.
+fn named(resource: &str, prefix: &str) -> bool {
+    resource.len() > prefix.len()
+        && resource
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 /// Exactly 12 ASCII digits.
@@ -866,3 +890,50 @@ mod operator;
 mod write;
 pub use operator::{BaseOperator, Operator, SetQualifier};
 pub use write::same_document;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for `arn:aws:iam::<account>:` against the general ARN reading.
+    fn agrees(value: &str) {
+        assert_eq!(
+            is_aws_principal(value),
+            is_principal_arn(value) || is_account_id(value) || is_unique_id(value),
+            "{value:?}"
+        );
+    }
+
+    #[test]
+    fn the_aws_iam_shortcut_decides_as_the_general_reading() {
+        for value in [
+            "arn:aws:iam::123456789012:root",
+            "ARN:AWS:IAM::123456789012:ROOT",
+            "arn:aws:iam::123456789012:role/deploy",
+            "arn:aws:iam::123456789012:Role/a:b",
+            "arn:aws:iam::123456789012:user/",
+            "arn:aws:iam::123456789012:",
+            "arn:aws:iam::123456789012",
+            "arn:aws:iam::12345678901:root",
+            "arn:aws:iam::1234567890123:root",
+            "arn:aws:iam::12345678901x:root",
+            "arn:aws:iam:::123456789012:root",
+            "arn:aws:iam::123456789012::root",
+            "arn:aws:iam::123456789012:group/x",
+            "arn:aws:iam:",
+            "arn:aws-cn:iam::123456789012:root",
+            "arn:aws:sts::123456789012:assumed-role/r/s",
+        ] {
+            agrees(value);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_value_is_decided_as_the_general_reading_decides_it(
+            value in "(arn:aws:iam::|ARN:AWS:IAM::|arn:|aws|iam|sts|:|123456789012|[0-9]{1,3}|root|role/|user/|x)*",
+        ) {
+            agrees(&value);
+        }
+    }
+}
