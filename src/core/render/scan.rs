@@ -2,9 +2,10 @@
 
 use super::{ALERT_SCHEMA_VERSION, Alert, MAX_SUBJECT_CHARS, attributes, waived_section};
 use crate::decision::Mode;
-use crate::incident::ScanReport;
+use crate::incident::{Offender, ScanReport};
 use crate::text::{plural, repositories};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The summary alert of a scheduled scan.
@@ -74,21 +75,11 @@ pub fn render_scan(report: &ScanReport) -> Alert {
     }
     if !report.by_rule.is_empty() {
         let _ = writeln!(email, "\nViolations by rule:");
-        for (rule, n) in &report.by_rule {
-            let _ = writeln!(email, "  {rule}: {n}");
-        }
+        rule_lines(&mut email, &report.by_rule);
     }
     if !report.offenders.is_empty() {
         let _ = writeln!(email, "\nFirst offenders:");
-        for o in &report.offenders {
-            let _ = writeln!(
-                email,
-                "  - {} ({}): {}",
-                o.repository,
-                o.rules.join(", "),
-                o.taken.as_str()
-            );
-        }
+        offender_lines(&mut email, &report.offenders);
     }
     waived_section(
         &mut email,
@@ -165,10 +156,23 @@ fn registry_section(email: &mut String, report: &ScanReport) {
         let _ = write!(email, ", {} reverted, {failures}", r.reverted);
     }
     let _ = writeln!(email, ".");
-    for (rule, n) in &r.by_rule {
+    rule_lines(email, &r.by_rule);
+    offender_lines(email, &r.offenders);
+    for u in &r.unchecked {
+        let _ = writeln!(email, "  - could not check {}: {}", u.repository, u.error);
+    }
+}
+
+/// One line per rule with its count of violations.
+fn rule_lines(email: &mut String, by_rule: &BTreeMap<String, usize>) {
+    for (rule, n) in by_rule {
         let _ = writeln!(email, "  {rule}: {n}");
     }
-    for o in &r.offenders {
+}
+
+/// One line per offender: where, which rules, what was done.
+fn offender_lines(email: &mut String, offenders: &[Offender]) {
+    for o in offenders {
         let _ = writeln!(
             email,
             "  - {} ({}): {}",
@@ -176,8 +180,5 @@ fn registry_section(email: &mut String, report: &ScanReport) {
             o.rules.join(", "),
             o.taken.as_str()
         );
-    }
-    for u in &r.unchecked {
-        let _ = writeln!(email, "  - could not check {}: {}", u.repository, u.error);
     }
 }
