@@ -471,18 +471,57 @@ fn a_large_batch_is_streamed_in_input_order_with_every_line_accounted_for() {
         count("long") + count("utf8"),
         count("false")
     )));
+
+    // One thread (read, judge and write in turn) and more threads than CPUs write the same
+    // bytes, in both formats, with the same exit code.
+    let json_out = run(&["check", "--format", "json", "--jsonl", &file], None);
+    for jobs in ["1", "3"] {
+        for (format, default) in [("json", &json_out), ("text", &out)] {
+            let other = run(
+                &[
+                    "check", "--format", format, "--jobs", jobs, "--jsonl", &file,
+                ],
+                None,
+            );
+            assert_eq!(code(&other), 2, "--jobs {jobs} --format {format}");
+            assert!(
+                other.stdout == default.stdout,
+                "--jobs {jobs} --format {format}: the output differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_refuses_a_number_of_jobs_out_of_range() {
+    for jobs in ["0", "17", "two"] {
+        let out = run(&["check", "--jobs", jobs, "--jsonl", "-"], Some(b"{}\n"));
+        assert_eq!(code(&out), 2, "--jobs {jobs}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("`{jobs}` is not a number of threads from 1 to 16")),
+            "--jobs {jobs}: {err}"
+        );
+    }
 }
 
 #[test]
 fn a_batch_whose_reader_goes_away_stops_quietly() {
-    // `check --jsonl big.jsonl | head -c 100`: no error, and the exit code of what was written.
+    // `check --jsonl big.jsonl | head -c 100`: no error, and the exit code of what was written,
+    // on worker threads and on the calling thread alone.
     let line = ROOT_GRANT.replace('\n', "") + "\n";
     let dir = tempdir();
     let file = dir.join("big.jsonl");
     std::fs::write(&file, line.repeat(50_000)).unwrap();
+    for jobs in ["2", "1"] {
+        reader_goes_away(&file, jobs);
+    }
+}
+
+fn reader_goes_away(file: &std::path::Path, jobs: &str) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecr-policy-guard"))
-        .args(["check", "--format", "json", "--jsonl"])
-        .arg(&file)
+        .args(["check", "--format", "json", "--jobs", jobs, "--jsonl"])
+        .arg(file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -495,11 +534,11 @@ fn a_batch_whose_reader_goes_away_stops_quietly() {
         .unwrap()
         .read_exact(&mut first)
         .unwrap();
-    assert!(first.starts_with(b"{\"results\":[{"));
+    assert!(first.starts_with(b"{\"results\":[{"), "--jobs {jobs}");
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "--jobs {jobs}");
+    assert_eq!(out.status.code(), Some(1), "--jobs {jobs}");
 }
 
 #[test]

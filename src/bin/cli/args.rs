@@ -55,6 +55,10 @@ pub enum Command {
         /// Templates: `AWS::Partition` [default: aws]
         #[arg(long, value_name = "PARTITION", value_parser = crate::iac::parse_partition)]
         partition: Option<String>,
+        /// Threads that judge a batch (several inputs or `--jsonl`), at most 16; 1 judges on the
+        /// calling thread [default: the CPUs this process may run on, at most 16]
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<usize>,
         /// Policy JSON files, CloudFormation/SAM templates (YAML or JSON) or Terraform plans
         /// (`terraform show -json`), or `-` for standard input; one policy file keeps the
         /// single-result output
@@ -262,6 +266,17 @@ fn parse_account(s: &str) -> Result<String, String> {
             "{} is not a 12-digit account id",
             ecr_policy_guard_core::text::tick(s)
         ))
+    }
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=crate::check::MAX_JOBS) => Ok(n),
+        _ => Err(format!(
+            "{} is not a number of threads from 1 to {}",
+            ecr_policy_guard_core::text::tick(s),
+            crate::check::MAX_JOBS
+        )),
     }
 }
 

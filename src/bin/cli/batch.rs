@@ -2,6 +2,7 @@
 //! and render them, and the calling thread writes the results in input order. A fixed number of
 //! batches exist and go round (reader, worker, writer, back to the reader with their buffers
 //! kept), so memory stays flat whatever the input's size and is not allocated anew per batch.
+//! On one CPU the same three steps run in turn on the calling thread.
 
 use crate::input::{MAX_POLICY_FILE_BYTES, open_input, read_input, write_stdout};
 use anyhow::{Result, anyhow, bail};
@@ -118,7 +119,9 @@ pub fn run(
 ) -> Result<CheckSummary> {
     let names: Vec<String> = inputs.iter().map(|i| i.name().to_owned()).collect();
     let names = &names;
-    let workers = workers.max(1);
+    if workers <= 1 {
+        return run_inline(inputs, names, judge, render);
+    }
     let in_flight = workers * IN_FLIGHT_PER_WORKER;
     let (batch_tx, batch_rx) = sync_channel::<Batch>(in_flight);
     let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
@@ -139,7 +142,7 @@ pub fn run(
     let failed = &failed;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            let read = read(inputs, &batch_tx, &credit_rx);
+            let read = read_to_channels(inputs, &batch_tx, &credit_rx);
             if read.is_err() {
                 failed.store(true, Ordering::SeqCst);
             }
@@ -171,39 +174,105 @@ pub fn run(
         reader
             .join()
             .map_err(|_| anyhow!("internal error: the reading thread panicked"))??;
-        if failed.load(Ordering::SeqCst) {
-            bail!("internal error: a checking thread panicked; the output is incomplete");
-        }
-        if summary.inputs == 0 && !crate::input::stdout_closed() {
-            bail!("no policy documents in the input");
-        }
-        Ok(summary)
+        finished(summary, failed.load(Ordering::SeqCst))
     })
 }
 
-/// The reader: whole files and JSON Lines cut into batches, each filled once the writer has
-/// given one back (or one of the first few).
-fn read(inputs: Vec<Input>, batches: &SyncSender<Batch>, credits: &Receiver<Batch>) -> Result<()> {
-    // `None` once the writer has stopped (closed output): there is nobody to read for.
-    let take = |seq: u64| {
-        credits.recv().ok().map(|mut batch| {
-            batch.seq = seq;
-            // A no-op for a batch that has been round once.
-            batch.buf.reserve(BATCH_BYTES + MAX_POLICY_FILE_BYTES);
-            batch.items.reserve(BATCH_INPUTS);
-            batch
-        })
-    };
-    let Some(mut batch) = take(0) else {
+/// One CPU: each batch is read, judged and written in turn on this thread. Threads would only
+/// take turns on the one CPU, each handoff a context switch with the caches of another.
+fn run_inline(
+    inputs: Vec<Input>,
+    names: &[String],
+    judge: &dyn Judge,
+    render: Render,
+) -> Result<CheckSummary> {
+    let mut summary = CheckSummary::default();
+    let mut read = Ok(());
+    let mut panicked = false;
+    write_stdout(|out| {
+        let mut writer = Writer::new(render);
+        let mut written = Ok(());
+        let mut text = String::new();
+        read = read_batches(inputs, Batch::default(), &mut |mut batch, _| {
+            let judged = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                judge_batch(&mut batch, names, judge, render, &mut text)
+            }));
+            let Ok(counts) = judged else {
+                panicked = true;
+                return None;
+            };
+            let mut back = None;
+            written = writer.put(
+                out,
+                Done {
+                    batch,
+                    summary: counts,
+                },
+                &mut summary,
+                &mut |b| {
+                    back = Some(b);
+                },
+            );
+            back.filter(|_| written.is_ok())
+        });
+        written?;
+        if read.is_err() || panicked {
+            return Ok(());
+        }
+        writer.finish(out, &summary)
+    })?;
+    read?;
+    finished(summary, panicked)
+}
+
+/// The end of a run once everything is written: a lost batch or an empty input is an error.
+fn finished(summary: CheckSummary, panicked: bool) -> Result<CheckSummary> {
+    if panicked {
+        bail!("internal error: a checking thread panicked; the output is incomplete");
+    }
+    if summary.inputs == 0 && !crate::input::stdout_closed() {
+        bail!("no policy documents in the input");
+    }
+    Ok(summary)
+}
+
+/// The reader of the threaded run: each batch filled once the writer has given one back (or is
+/// one of the first few), then sent to the workers.
+fn read_to_channels(
+    inputs: Vec<Input>,
+    batches: &SyncSender<Batch>,
+    credits: &Receiver<Batch>,
+) -> Result<()> {
+    // No credit at all: the writer has stopped (closed output), there is nobody to read for.
+    let Ok(first) = credits.recv() else {
         return Ok(());
     };
-    // Sends the batch, then waits for the next one to fill; false once the writer has stopped.
-    let send = |batch: &mut Batch| -> bool {
+    read_batches(inputs, first, &mut |batch, last| {
+        batches.send(batch).ok()?;
+        if last { None } else { credits.recv().ok() }
+    })
+}
+
+/// Where the reader puts a full batch (`true` for the last one): it gives back an empty batch
+/// to fill next, or `None` once nobody wants more (the writer has stopped).
+type Hand<'h> = dyn FnMut(Batch, bool) -> Option<Batch> + 'h;
+
+/// The reader: whole files and JSON Lines cut into batches, starting with `first`.
+fn read_batches(inputs: Vec<Input>, first: Batch, hand: &mut Hand<'_>) -> Result<()> {
+    let prepare = |mut batch: Batch, seq: u64| {
+        batch.seq = seq;
+        // A no-op for a batch that has been round once.
+        batch.buf.reserve(BATCH_BYTES + MAX_POLICY_FILE_BYTES);
+        batch.items.reserve(BATCH_INPUTS);
+        batch
+    };
+    let mut batch = prepare(first, 0);
+    // Hands the batch over and takes the next one to fill; false once the writer has stopped.
+    let mut send = |batch: &mut Batch| -> bool {
         let seq = batch.seq + 1;
-        if batches.send(std::mem::take(batch)).is_err() {
-            return false;
-        }
-        take(seq).map(|next| *batch = next).is_some()
+        hand(std::mem::take(batch), false)
+            .map(|next| *batch = prepare(next, seq))
+            .is_some()
     };
     for (index, input) in inputs.into_iter().enumerate() {
         match input {
@@ -255,7 +324,7 @@ fn read(inputs: Vec<Input>, batches: &SyncSender<Batch>, credits: &Receiver<Batc
         }
     }
     if !batch.items.is_empty() {
-        let _ = batches.send(batch);
+        hand(batch, true);
     }
     Ok(())
 }
@@ -322,49 +391,60 @@ fn work(
             Err(_) => return,
         };
         let Ok(mut batch) = batch else { return };
-        let mut out = std::mem::take(&mut batch.out);
-        if out.capacity() < OUT_BYTES {
-            // Allocated once per batch, at its final size: growing an emptied buffer would make
-            // the allocator copy its whole old capacity into fresh pages, and on two CPUs each
-            // such page costs a TLB shootdown (an IPI to the other core).
-            out = Vec::with_capacity(OUT_BYTES);
-        }
-        let mut summary = CheckSummary::default();
-        for (i, item) in batch.items.iter().enumerate() {
-            let text_of = |span: &Range<usize>| {
-                std::str::from_utf8(&batch.buf[span.clone()]).map_err(|e| {
-                    format!(
-                        "not valid UTF-8 (invalid byte at offset {})",
-                        e.valid_up_to()
-                    )
-                })
-            };
-            let input = item.span.as_ref().map_err(Clone::clone).and_then(text_of);
-            let result = judge.judge(&names[item.input], item.line, input);
-            summary.count(&result);
-            match render {
-                Render::Json => {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    result_json(&mut out, &result);
-                }
-                Render::Text(style) => {
-                    text.clear();
-                    result_text(&mut text, &result, style);
-                    out.extend_from_slice(text.as_bytes());
-                }
-            }
-        }
-        batch.out = out;
-        let done_batch = Done { batch, summary };
-        if done.send(done_batch).is_err() {
+        let summary = judge_batch(&mut batch, names, judge, render, &mut text);
+        if done.send(Done { batch, summary }).is_err() {
             return;
         }
     }
 }
 
-/// The writer: results in input order as their batches complete, then the summary.
+/// Judges and renders every input of `batch` into its output buffer; returns their counts.
+fn judge_batch(
+    batch: &mut Batch,
+    names: &[String],
+    judge: &dyn Judge,
+    render: Render,
+    text: &mut String,
+) -> CheckSummary {
+    let mut out = std::mem::take(&mut batch.out);
+    if out.capacity() < OUT_BYTES {
+        // Allocated once per batch, at its final size: growing an emptied buffer would make
+        // the allocator copy its whole old capacity into fresh pages, and on two CPUs each
+        // such page costs a TLB shootdown (an IPI to the other core).
+        out = Vec::with_capacity(OUT_BYTES);
+    }
+    let mut summary = CheckSummary::default();
+    for (i, item) in batch.items.iter().enumerate() {
+        let text_of = |span: &Range<usize>| {
+            std::str::from_utf8(&batch.buf[span.clone()]).map_err(|e| {
+                format!(
+                    "not valid UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                )
+            })
+        };
+        let input = item.span.as_ref().map_err(Clone::clone).and_then(text_of);
+        let result = judge.judge(&names[item.input], item.line, input);
+        summary.count(&result);
+        match render {
+            Render::Json => {
+                if i > 0 {
+                    out.push(b',');
+                }
+                result_json(&mut out, &result);
+            }
+            Render::Text(style) => {
+                text.clear();
+                result_text(text, &result, style);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    batch.out = out;
+    summary
+}
+
+/// The writer of the threaded run: batches as the workers finish them, until they are all done.
 fn write(
     out: &mut dyn Write,
     done: Receiver<Done>,
@@ -373,44 +453,80 @@ fn write(
     summary: &mut CheckSummary,
     failed: &AtomicBool,
 ) -> std::io::Result<()> {
-    let mut waiting = BTreeMap::new();
-    let mut next = 0;
+    let mut writer = Writer::new(render);
     for batch in done {
         if failed.load(Ordering::SeqCst) {
             return Ok(());
         }
-        waiting.insert(batch.batch.seq, batch);
-        while let Some(Done {
-            batch,
-            summary: counts,
-        }) = waiting.remove(&next)
-        {
-            // Counted before it is written: a pipe that closes midway still exits with the
-            // worst of what its reader was given.
-            summary.add(&counts);
-            match render {
-                Render::Json if next == 0 => out.write_all(b"{\"results\":[")?,
-                Render::Json => out.write_all(b",")?,
-                Render::Text(_) => {}
-            }
-            out.write_all(&batch.out)?;
-            next += 1;
-            // The reader may be gone already (end of input); a lost batch is then harmless.
-            let _ = credits.try_send(batch.recycle());
-        }
+        // The reader may be gone already (end of input); a lost batch is then harmless.
+        writer.put(out, batch, summary, &mut |b| {
+            let _ = credits.try_send(b);
+        })?;
     }
     if failed.load(Ordering::SeqCst) {
         return Ok(());
     }
-    match render {
-        Render::Json if next > 0 => {
-            out.write_all(b"],\"summary\":")?;
-            serde_json::to_writer(&mut *out, &*summary)?;
-            out.write_all(b"}\n")
+    writer.finish(out, summary)
+}
+
+/// Results in input order, whatever order their batches complete in, then the summary.
+struct Writer {
+    render: Render,
+    waiting: BTreeMap<u64, Done>,
+    next: u64,
+}
+
+impl Writer {
+    fn new(render: Render) -> Writer {
+        Writer {
+            render,
+            waiting: BTreeMap::new(),
+            next: 0,
         }
-        Render::Json => Ok(()),
-        Render::Text(_) if summary.inputs > 0 => out.write_all(summary.text().as_bytes()),
-        Render::Text(_) => Ok(()),
+    }
+
+    /// Takes a judged batch; writes it and every batch it was holding back for it, and gives
+    /// each one written, emptied, to `recycle`.
+    fn put(
+        &mut self,
+        out: &mut dyn Write,
+        done: Done,
+        summary: &mut CheckSummary,
+        recycle: &mut dyn FnMut(Batch),
+    ) -> std::io::Result<()> {
+        self.waiting.insert(done.batch.seq, done);
+        while let Some(Done {
+            batch,
+            summary: counts,
+        }) = self.waiting.remove(&self.next)
+        {
+            // Counted before it is written: a pipe that closes midway still exits with the
+            // worst of what its reader was given.
+            summary.add(&counts);
+            match self.render {
+                Render::Json if self.next == 0 => out.write_all(b"{\"results\":[")?,
+                Render::Json => out.write_all(b",")?,
+                Render::Text(_) => {}
+            }
+            out.write_all(&batch.out)?;
+            self.next += 1;
+            recycle(batch.recycle());
+        }
+        Ok(())
+    }
+
+    /// The end of the document, once every batch is written.
+    fn finish(&self, out: &mut dyn Write, summary: &CheckSummary) -> std::io::Result<()> {
+        match self.render {
+            Render::Json if self.next > 0 => {
+                out.write_all(b"],\"summary\":")?;
+                serde_json::to_writer(&mut *out, summary)?;
+                out.write_all(b"}\n")
+            }
+            Render::Json => Ok(()),
+            Render::Text(_) if summary.inputs > 0 => out.write_all(summary.text().as_bytes()),
+            Render::Text(_) => Ok(()),
+        }
     }
 }
 
@@ -468,7 +584,7 @@ mod tests {
         let (credit_tx, credit_rx) = sync_channel(16);
         credit_tx.send(Batch::default()).unwrap();
         credit_tx.send(Batch::default()).unwrap();
-        let reader = std::thread::spawn(move || read(inputs, &batch_tx, &credit_rx));
+        let reader = std::thread::spawn(move || read_to_channels(inputs, &batch_tx, &credit_rx));
         let first: Batch = batch_rx.recv().unwrap();
         let second: Batch = batch_rx.recv().unwrap();
         assert_eq!((first.seq, second.seq), (0, 1));

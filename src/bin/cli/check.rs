@@ -10,6 +10,10 @@ use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope, document_text};
 use ecr_policy_guard_core::render::text::{CheckReport, CheckResult, Style, check_text, to_json};
 use ecr_policy_guard_core::{Owner, PolicyError};
 
+/// The most threads a batch is judged on: each holds a few batches of about 1 MB in flight, so
+/// this bounds the memory of a batch check.
+pub const MAX_JOBS: usize = 16;
+
 /// One `check` command: its settings, whose repository (or registry) the policies are for and
 /// which kind of policy they are.
 pub struct Check<'a> {
@@ -50,9 +54,9 @@ impl Check<'_> {
     }
 
     /// `check` on several inputs: one result each (an invalid one included) in input order,
-    /// written as they are judged on all cores, then a summary; the exit code is the worst of
-    /// them.
-    pub fn batch(&self, files: &[String], jsonl: &[String]) -> Result<Exit> {
+    /// written as they are judged on `jobs` threads (default: every core), then a summary; the
+    /// exit code is the worst of them.
+    pub fn batch(&self, files: &[String], jsonl: &[String], jobs: Option<usize>) -> Result<Exit> {
         let mut inputs: Vec<Input> = files.iter().cloned().map(Input::File).collect();
         for path in jsonl {
             inputs.push(Input::lines(path)?);
@@ -61,9 +65,11 @@ impl Check<'_> {
             Format::Json => Render::Json,
             Format::Text | Format::Sarif | Format::Junit => Render::Text(self.style),
         };
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(16);
+        let workers = jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_JOBS)
+        });
         let summary = batch::run(inputs, self, render, workers)?;
         Ok(Exit::of_batch(&summary))
     }

@@ -51,6 +51,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             region,
             parameters,
             partition,
+            jobs,
             policies,
         } => {
             let config = settings.load(None)?;
@@ -84,7 +85,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             }
             match (jsonl.is_empty(), policies.as_slice()) {
                 (true, [policy]) => check.one(policy),
-                _ => check.batch(&policies, &jsonl),
+                _ => check.batch(&policies, &jsonl, jobs),
             }
         }
         Command::Evaluate {
