@@ -92,17 +92,12 @@ fn a_batch_result_is_written_as_serde_json_writes_it_for_every_fixture() {
         for kind in [PolicyKind::Repository, PolicyKind::Registry] {
             let checked_policy =
                 rules.check_kind(&text, kind, RegistryScope::default(), Owner::Unknown);
-            let (compliant, violations, error) = match checked_policy {
-                Ok(v) => (Some(v.is_empty()), v, None),
-                Err(e) => (None, Vec::new(), Some(e.on_line(7).to_string())),
-            };
-            assert_result_json_is_serde_json(&CheckResult {
-                file: &name,
-                line: Some(checked),
-                compliant,
-                violations,
-                error,
-            });
+            let checked_policy = checked_policy.map_err(|e| e.on_line(7).to_string());
+            assert_result_json_is_serde_json(&CheckResult::judged(
+                &name,
+                Some(checked),
+                checked_policy,
+            ));
             checked += 1;
         }
     }

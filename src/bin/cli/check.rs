@@ -92,16 +92,6 @@ impl Judge for Check<'_> {
                     None => e.to_string(),
                 })
         });
-        let (compliant, violations, error) = match checked {
-            Ok(violations) => (Some(violations.is_empty()), violations, None),
-            Err(error) => (None, Vec::new(), Some(error)),
-        };
-        CheckResult {
-            file,
-            line,
-            compliant,
-            violations,
-            error,
-        }
+        CheckResult::judged(file, line, checked)
     }
 }

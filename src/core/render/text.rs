@@ -296,6 +296,28 @@ pub struct CheckResult<'a> {
     pub error: Option<String>,
 }
 
+impl<'a> CheckResult<'a> {
+    /// The result of judging one input: its violations (none: compliant), or why it is not a
+    /// valid policy.
+    pub fn judged(
+        file: &'a str,
+        line: Option<usize>,
+        checked: Result<Vec<Violation>, String>,
+    ) -> CheckResult<'a> {
+        let (compliant, violations, error) = match checked {
+            Ok(violations) => (Some(violations.is_empty()), violations, None),
+            Err(error) => (None, Vec::new(), Some(error)),
+        };
+        CheckResult {
+            file,
+            line,
+            compliant,
+            violations,
+            error,
+        }
+    }
+}
+
 /// Counts over a batch. A batch `check` prints its results as they are judged, so these are all
 /// it keeps: its JSON document is `{"results": [CheckResult, ...], "summary": CheckSummary}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
