@@ -682,14 +682,13 @@ fn is_aws_principal(value: &str) -> bool {
     // Most values are IAM ARNs of the `aws` partition: their colons are where the prefix and
     // the account id put them, so nothing is searched (the search below was the hottest loop
     // of a batch check). Anything else takes the general path, which decides these alike.
-    if let Some(rest) = value
-        .get(..13)
-        .filter(|p| p.eq_ignore_ascii_case("arn:aws:iam::"))
-        .and_then(|_| value.get(13..))
-        && rest.as_bytes().get(12) == Some(&b':')
-        && rest.get(..12).is_some_and(is_account_id)
+    if let Some((prefix, rest)) = value.split_at_checked(13)
+        && prefix.eq_ignore_ascii_case("arn:aws:iam::")
+        && let Some((account, resource)) = rest.split_at_checked(12)
+        && is_account_id(account)
+        && let Some(resource) = resource.strip_prefix(':')
     {
-        return iam_resource_ok(&rest[13..]);
+        return iam_resource_ok(resource);
     }
     is_principal_arn(value)
 }
@@ -919,6 +918,8 @@ mod tests {
             "arn:aws:iam::12345678901x:root",
             "arn:aws:iam:::123456789012:root",
             "arn:aws:iam::123456789012::root",
+            "arn:aws:iam::123456789012xroot",
+            "arn:aws:iam::123456789012/role/x",
             "arn:aws:iam::123456789012:group/x",
             "arn:aws:iam:",
             "arn:aws-cn:iam::123456789012:root",
