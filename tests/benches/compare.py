@@ -187,16 +187,15 @@ def corpus_row(work, label, corpus_path, rounds=ROUNDS):
     checker_pass = lambda: [checker.check(p) for p in policies]
     checker_pass()  # warm: c7n's figure is its in-process rate once loaded
     allow = [arg for account in ALLOWED for arg in ("--allow-root-account", account)]
-    guard_cmd = [GUARD, "check", "--format", "json", "--jsonl", corpus_path] + allow
+    # The corpus and its slices are checked with the same command.
+    check_cmd = lambda path: [GUARD, "check", "--format", "json", "--jsonl", path] + allow
+    guard_cmd = check_cmd(corpus_path)
     sets = cpu_sets()
     # The machine's own ceiling for n CPUs: n independent one-CPU processes, each on a slice of
     # the corpus, started together. They share nothing, so whatever keeps them from n times the
     # rate of one (the host, memory, the fixed cost of a process) no threading design can beat.
     slices = {cpus: write_slices(work, label, policies, cpus) for cpus, _ in sets if cpus > 1}
-    split_cmds = {
-        cpus: [[GUARD, "check", "--format", "json", "--jsonl", path] + allow for path in paths]
-        for cpus, paths in slices.items()
-    }
+    split_cmds = {cpus: [check_cmd(path) for path in paths] for cpus, paths in slices.items()}
     # Alternating rounds: each round times every configuration once, so a burst of load from
     # elsewhere hits them all alike; the medians are reported.
     samples = {"c7n": []} | {cpus: [] for cpus, _ in sets} | {("split", cpus): [] for cpus in slices}
