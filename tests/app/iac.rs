@@ -53,7 +53,16 @@ fn the_seed_template_passes_and_a_cross_account_root_grant_fails_at_its_line() {
     );
     assert_eq!(
         lines.last(),
-        Some(&"1 file, 1 resource: 0 compliant, 1 not compliant, 0 not judged (2 violations)")
+        Some(
+            &"1 file, 1 resource: 0 compliant, 1 not compliant, 0 not judged (2 violations, 1 assumption)"
+        )
+    );
+    // `ConsumerAccount` has no `AllowedValues`: judged with its `Default`, and said so.
+    assert!(
+        text.contains(&format!(
+            "{ROOT_GRANT}:7: `Repository`: assumed: parameter `ConsumerAccount` has no `AllowedValues`, so a deploy may give it any value: judged with `987654321098` only"
+        )),
+        "{text}"
     );
 }
 
@@ -209,8 +218,24 @@ fn parameters_and_pseudo_parameters_come_from_the_flags() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let finding = &report["results"][0]["resources"][0]["findings"][0];
     assert_eq!(finding["rule"], "no-root-principal");
+    // Without `--account` the deploying account is whoever deploys: named as the template does.
     assert_eq!(
         finding["resources"][0],
+        "arn:aws:ecr:eu-west-1:${AWS::AccountId}:repository/*"
+    );
+    let out = run(&[
+        "check",
+        "--region",
+        "eu-west-1",
+        "--account",
+        "123456789012",
+        "--format",
+        "json",
+        registry,
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["results"][0]["resources"][0]["findings"][0]["resources"][0],
         "arn:aws:ecr:eu-west-1:123456789012:repository/*"
     );
     let out = run(&[
@@ -333,4 +358,56 @@ fn validate(dir: &Path, name: &str, log: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["ruleId"].as_str().unwrap().to_owned())
         .collect()
+}
+
+#[test]
+fn every_deploy_is_counted_and_an_assumption_is_named_in_every_format_or_refused_with_strict() {
+    let branches = "tests/fixtures/iac/cfn-findinmap-parameter-key.yaml";
+    let out = run(&["check", branches]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains(&format!(
+            "{branches}:18: NOT COMPLIANT 1 violation `Repository` (AWS::ECR::Repository), judged over 2 deploys"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("(when `Stage` = `dev`)"));
+
+    let free = "tests/fixtures/iac/cfn-free-parameter-strict.yaml";
+    let out = run(&["check", "--format", "json", free]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resource = &report["results"][0]["resources"][0];
+    assert_eq!(resource["deploys"], 1);
+    assert_eq!(resource["assumptions"][0]["parameter"], "Consumer");
+    assert_eq!(
+        resource["assumptions"][0]["values"][0],
+        "arn:aws:iam::123456789012:role/ci-pull"
+    );
+    assert_eq!(report["summary"]["assumptions"], 1);
+    // SARIF: a warning, and the run is still successful (it was judged).
+    let (code_sarif, log) = sarif(&[free]);
+    assert_eq!(code_sarif, 0);
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true);
+    let note = &invocation["toolExecutionNotifications"][0];
+    assert_eq!(note["level"], "warning");
+    assert!(
+        note["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("`Consumer`")
+    );
+    // JUnit: said in the test case's output.
+    let out = run(&["check", "--format", "junit", free]);
+    assert!(
+        stdout(&out).contains("assumed: parameter `Consumer`"),
+        "{}",
+        stdout(&out)
+    );
+    // `--strict`: the assumption is a problem, exit 2.
+    let out = run(&["check", "--strict", free]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stdout(&out).contains("(`--strict`)"), "{}", stdout(&out));
 }

@@ -10,6 +10,7 @@
 mod bad_input;
 mod cli;
 mod handle;
+mod hostile;
 mod hub;
 mod iac;
 mod registry;

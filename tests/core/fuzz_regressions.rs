@@ -37,3 +37,9 @@ fn derived_policy_regressions() {
     replay("derived_policy", checks::derived_policy);
     assert!(replay("policy_parser", checks::derived_policy) >= 1);
 }
+
+#[test]
+fn template_reader_regressions() {
+    // The small templates that once crashed or hung the template reader (issue 21).
+    assert!(replay("template_reader", checks::template_reader) >= 3);
+}

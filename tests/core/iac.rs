@@ -67,6 +67,7 @@ pub fn run(file: &Path, expected: &Value) -> FileReport {
         parameters: &parameters,
         files_kind: PolicyKind::Repository,
         files_scope: RegistryScope::default(),
+        strict: expected["strict"].as_bool().unwrap_or(false),
     };
     let text = fs::read_to_string(file).unwrap();
     iac::check_file(&name(file), &text, &settings)
@@ -125,6 +126,29 @@ fn compare(got: &ResourceReport, want: &Value) -> Option<String> {
     );
     if got_keys != want_keys {
         wrong.push(format!("findings {got_keys:?}, want {want_keys:?}"));
+    }
+    if let Some(deploys) = want["deploys"].as_u64()
+        && got.deploys as u64 != deploys
+    {
+        wrong.push(format!("{} deploys judged (want {deploys})", got.deploys));
+    }
+    // Every assumption a resource was judged on is in its sidecar (none when absent).
+    let assumed: Vec<&str> = got
+        .assumptions
+        .iter()
+        .map(|a| a.parameter.as_str())
+        .collect();
+    let want_assumed: Vec<&str> = want["assumptions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if assumed != want_assumed {
+        wrong.push(format!("assumptions {assumed:?} (want {want_assumed:?})"));
+    }
+    for a in &got.assumptions {
+        if a.message.is_empty() || a.message.contains('\n') || !a.message.contains(&a.parameter) {
+            wrong.push(format!("bad assumption message {:?}", a.message));
+        }
     }
     match (want["problem"].as_str(), got.problems.as_slice()) {
         (None, []) => {}

@@ -37,7 +37,8 @@ pub enum Command {
         jsonl: Vec<String>,
         /// The repository's own account (12 digits): a deny-by-default may exempt it, and an AWS
         /// service acting for it may be granted. Without it, no account counts as own in a policy
-        /// file; a template deploys into `AWS::AccountId` 123456789012
+        /// file or plan, and a template's `AWS::AccountId` is whichever account deploys it (no
+        /// literal account id is taken for it)
         #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
         account: Option<String>,
         /// The policies are registry policies (`PutRegistryPolicy`): `Resource` required, the
@@ -46,7 +47,8 @@ pub enum Command {
         #[arg(long)]
         registry: bool,
         /// With `--registry`: the registry's region, which its repository ARNs must name.
-        /// Templates and plans: the region they deploy into (`AWS::Region`) [default: us-east-1]
+        /// Templates and plans: the region they deploy into (`AWS::Region`) [default: every
+        /// region a region-keyed mapping or condition names, else us-east-1]
         #[arg(long, value_name = "REGION", value_parser = crate::iac::parse_region)]
         region: Option<String>,
         /// Templates: a CloudFormation parameter's value (repeatable); others take their `Default`
@@ -55,6 +57,10 @@ pub enum Command {
         /// Templates: `AWS::Partition` [default: aws]
         #[arg(long, value_name = "PARTITION", value_parser = crate::iac::parse_partition)]
         partition: Option<String>,
+        /// Templates: refuse (exit 2) what would otherwise be judged on an assumption, such as a
+        /// parameter without `AllowedValues` whose `Default` reaches a policy
+        #[arg(long)]
+        strict: bool,
         /// Threads that judge a batch (several inputs or `--jsonl`), at most 16; 1 judges on the
         /// calling thread [default: the CPUs this process may run on, at most 16]
         #[arg(long, value_name = "N", value_parser = parse_jobs)]

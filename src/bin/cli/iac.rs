@@ -27,6 +27,8 @@ pub struct Deployment<'a> {
     pub region: Option<&'a str>,
     pub partition: Option<&'a str>,
     pub parameters: &'a [(String, String)],
+    /// `--strict`: a free parameter judged with its `Default` is a problem, not an assumption.
+    pub strict: bool,
 }
 
 /// Runs `check` here when the format needs locations (`sarif`, `junit`) or an input is a
@@ -90,6 +92,7 @@ pub fn run(
         parameters: deployment.parameters,
         files_kind: check.kind,
         files_scope: check.scope,
+        strict: deployment.strict,
     };
     let mut reports = Vec::with_capacity(files.len());
     for file in files {

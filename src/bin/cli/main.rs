@@ -51,6 +51,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
             region,
             parameters,
             partition,
+            strict,
             jobs,
             policies,
         } => {
@@ -79,6 +80,7 @@ fn run(command: Command, style: Style) -> anyhow::Result<Exit> {
                 region: region.as_deref(),
                 partition: partition.as_deref(),
                 parameters: &parameters,
+                strict,
             };
             if let Some(exit) = iac::run(&check, &deployment, &policies, &jsonl)? {
                 return Ok(exit);

@@ -1,19 +1,31 @@
-//! CloudFormation and SAM templates: every ECR policy rendered as CloudFormation would render it
-//! (parameter defaults or `--parameter` values, pseudo parameters from the deployment settings,
-//! the roles, users and repositories of the same template by their names and ARNs), once for
-//! each combination of the `AllowedValues` its conditions depend on, so that every `!If` branch
-//! the conditions allow is judged. A value that cannot be known before deploy is a problem that
-//! names it, never a pass.
+//! CloudFormation and SAM templates: every ECR policy rendered as CloudFormation would render it,
+//! once for every deploy the template allows ([`deploys`]): every `AllowedValues` of the
+//! parameters its value depends on, both outcomes of conditions over free parameters, every
+//! region a region-keyed mapping lists. A free parameter whose value reaches a policy is judged
+//! with its `Default` and named as an assumption (`--strict` refuses it); a value that cannot be
+//! known before deploy is a problem that names it; a stack set's inline template is judged as the
+//! stacks it deploys. Never a pass by omission: any other resource whose type says ECR, a macro,
+//! or intrinsic functions in `Mappings` are refused.
+
+mod deploys;
+mod render;
+mod template;
 
 use super::tree::{self, Node, Value};
 use super::{
-    Extracted, FileReport, Located, Problem, ReplicationSpelling, ResourceKind, ResourceReport,
-    Settings, Source, judge, problem_of,
+    Assumption, Extracted, FileError, FileReport, Located, Problem, ReplicationSpelling,
+    ResourceKind, ResourceReport, Settings, Source, judge, problem_of,
 };
+use crate::policy::RegistryScope;
 use crate::rules::Owner;
 use crate::text::tick;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+pub use deploys::MAX_DEPLOYS;
+use deploys::{Analysis, Inputs};
+use render::{Deployment, Env};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub use template::MAX_PARAMETERS;
+use template::Template;
 
 /// The top-level sections of a template (SAM adds `Globals`).
 pub const SECTIONS: [&str; 11] = [
@@ -30,28 +42,65 @@ pub const SECTIONS: [&str; 11] = [
     "Globals",
 ];
 
-/// The resource types judged, and the kind of policy each declares.
-const ECR_TYPES: [(&str, ResourceKind); 4] = [
-    ("AWS::ECR::Repository", ResourceKind::RepositoryPolicy),
-    ("AWS::ECR::RegistryPolicy", ResourceKind::RegistryPolicy),
+/// The resource types judged, the kind of policy each declares, and the properties judged.
+const ECR_TYPES: [(&str, ResourceKind, &[&str]); 4] = [
+    (
+        "AWS::ECR::Repository",
+        ResourceKind::RepositoryPolicy,
+        &["RepositoryPolicyText"],
+    ),
+    (
+        "AWS::ECR::RegistryPolicy",
+        ResourceKind::RegistryPolicy,
+        &["PolicyText"],
+    ),
     (
         "AWS::ECR::RepositoryCreationTemplate",
         ResourceKind::CreationTemplate,
+        &["Prefix", "AppliedFor", "RepositoryPolicy"],
     ),
     (
         "AWS::ECR::ReplicationConfiguration",
         ResourceKind::Replication,
+        &["ReplicationConfiguration"],
     ),
 ];
 
-/// More combinations of parameter values than this are refused: fix some with `--parameter`.
-pub const MAX_RENDERINGS: usize = 64;
+/// The other ECR resource types CloudFormation has ("Amazon ECR resource type reference"), none
+/// of which says who may reach a private repository: pull-through cache rules (upstream
+/// registries), pull-time update exclusions, scanning and signing settings, and ECR Public
+/// repositories, which the guard leaves alone as it leaves `aws.ecr-public` events.
+const KNOWN_UNJUDGED: [&str; 5] = [
+    "AWS::ECR::PullThroughCacheRule",
+    "AWS::ECR::PullTimeUpdateExclusion",
+    "AWS::ECR::RegistryScanningConfiguration",
+    "AWS::ECR::SigningConfiguration",
+    "AWS::ECR::PublicRepository",
+];
+
+/// A stack set's template is deployed as stacks of its own: judged like this file.
+const STACK_SET: &str = "AWS::CloudFormation::StackSet";
+const STACK_SET_PROPERTIES: &[&str] = &["Parameters", "StackInstancesGroup", "TemplateBody"];
+/// Stacks whose template is read from elsewhere at deploy time.
+const NESTED_STACKS: [(&str, &str); 2] = [
+    ("AWS::CloudFormation::Stack", "TemplateURL"),
+    ("AWS::Serverless::Application", "Location"),
+];
+/// Stack sets inside stack sets deeper than this are refused.
+const MAX_NESTING: usize = 3;
+
+/// What each file may render in all, per byte of its text, beyond a fixed allowance: enough for
+/// every deploy of every policy, far too little for a template that copies values into itself.
+const BUDGET_PER_BYTE: usize = 16;
+const BUDGET_BASE: usize = 16 << 20;
 
 /// A value that cannot be rendered, and the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderError {
     pub line: usize,
     pub problem: String,
+    /// The deploy fails on it (a mapping key a non-default value lacks): it is no deploy at all.
+    pub not_deployable: bool,
 }
 
 type Rendered<T> = Result<T, RenderError>;
@@ -60,30 +109,92 @@ fn fail<T>(line: usize, problem: impl Into<String>) -> Rendered<T> {
     Err(RenderError {
         line,
         problem: problem.into(),
+        not_deployable: false,
     })
 }
 
-/// A parameter's value in one rendering.
-#[derive(Debug, Clone, PartialEq)]
-enum Param {
-    Text(String),
-    List(Vec<String>),
-    /// Known only at deploy time: the reason.
-    Unknown(String),
+/// The properties judged for a resource type (none for the types not judged).
+fn judged_properties(type_name: &str) -> &'static [&'static str] {
+    if type_name == STACK_SET {
+        return STACK_SET_PROPERTIES;
+    }
+    ECR_TYPES
+        .iter()
+        .find(|(t, _, _)| *t == type_name)
+        .map_or(&[], |(_, _, properties)| *properties)
+}
+
+/// True when a type's name says ECR (`AWS::ECR::...`, `Custom::EcrPolicy`): a part of it starts
+/// with `ecr`, in any case.
+pub fn says_ecr(type_name: &str) -> bool {
+    type_name
+        .split("::")
+        .any(|part| part.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("ecr")))
+}
+
+/// What the guard does with a resource type.
+enum Handling {
+    Judged(ResourceKind),
+    StackSet,
+    Nested(&'static str),
+    Refused,
+    Skipped,
+}
+
+fn handling(type_name: &str) -> Handling {
+    if let Some((_, kind, _)) = ECR_TYPES.iter().find(|(t, _, _)| *t == type_name) {
+        return Handling::Judged(*kind);
+    }
+    if type_name == STACK_SET {
+        return Handling::StackSet;
+    }
+    if let Some((_, property)) = NESTED_STACKS.iter().find(|(t, _)| *t == type_name) {
+        return Handling::Nested(property);
+    }
+    if says_ecr(type_name) && !KNOWN_UNJUDGED.contains(&type_name) {
+        return Handling::Refused;
+    }
+    Handling::Skipped
+}
+
+/// What the deploys of one template (or a stack set's template) share.
+struct Context<'a> {
+    settings: &'a Settings<'a>,
+    given: HashMap<String, Vec<String>>,
+    regions: Option<Vec<String>>,
+    /// `AWS::AccountId`: `--account`, or a stand-in for whichever account deploys.
+    account: &'a str,
+    budget: &'a Cell<usize>,
+    nesting: usize,
 }
 
 /// Judges every ECR resource of a template.
 pub fn check_template(file: &str, text: &str, settings: &Settings) -> FileReport {
-    let root = if text.trim_start().starts_with('{') {
-        tree::from_json_text(text)
-    } else {
-        tree::from_yaml_text(text)
-    };
-    let root = match root {
+    let root = match read(text) {
         Ok(root) => root,
         Err(e) => return FileReport::failed(file, Source::Cloudformation, e),
     };
-    match check_tree(&root, settings) {
+    // Without `--account`, `AWS::AccountId` is whichever account deploys: a stand-in no literal
+    // of the template can be mistaken for, named as `${AWS::AccountId}` in every output.
+    let stand_in = (!settings.account_given).then(|| stand_in_account(text));
+    let account = stand_in.as_deref().unwrap_or(settings.account);
+    let mut given: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in settings.parameters {
+        // The last `--parameter` for a key wins.
+        given.insert(key.clone(), vec![value.clone()]);
+    }
+    let budget = Cell::new(BUDGET_BASE.saturating_add(text.len().saturating_mul(BUDGET_PER_BYTE)));
+    let context = Context {
+        settings,
+        given,
+        regions: settings
+            .region_given
+            .then(|| vec![settings.region.to_owned()]),
+        account,
+        budget: &budget,
+        nesting: 0,
+    };
+    let mut report = match check_tree(&root, &context) {
         Ok(resources) => FileReport {
             file: file.to_owned(),
             source: Source::Cloudformation,
@@ -93,189 +204,423 @@ pub fn check_template(file: &str, text: &str, settings: &Settings) -> FileReport
         Err(e) => FileReport::failed(
             file,
             Source::Cloudformation,
-            super::FileError {
+            FileError {
                 line: e.line,
                 message: e.problem,
             },
         ),
+    };
+    if let Some(stand_in) = &stand_in {
+        name_the_deploying_account(&mut report, stand_in);
+    }
+    report
+}
+
+fn read(text: &str) -> Result<Node, tree::TreeError> {
+    if text.trim_start().starts_with('{') {
+        tree::from_json_text(text)
+    } else {
+        tree::from_yaml_text(text)
     }
 }
 
-fn check_tree(root: &Node, settings: &Settings) -> Rendered<Vec<ResourceReport>> {
-    let Some(sections) = root.as_map() else {
-        return fail(
-            root.line,
-            format!("a template must be a mapping, found {}", root.kind()),
-        );
+/// A 12-digit account id that appears nowhere in the text.
+fn stand_in_account(text: &str) -> String {
+    (0u64..)
+        .map(|n| format!("{n:012}"))
+        .find(|id| !text.contains(id.as_str()))
+        .unwrap_or_default()
+}
+
+/// Every mention of the stand-in account becomes `${AWS::AccountId}`, as the template writes it.
+fn name_the_deploying_account(report: &mut FileReport, stand_in: &str) {
+    const DEPLOYING: &str = "${AWS::AccountId}";
+    let fix = |s: &mut String| {
+        if s.contains(stand_in) {
+            *s = s.replace(stand_in, DEPLOYING);
+        }
     };
-    if let Some((key, node)) = sections
-        .iter()
-        .find(|(key, _)| !SECTIONS.contains(&key.as_str()))
-    {
-        return fail(node.line, format!("unknown template section {}", tick(key)));
+    for resource in &mut report.resources {
+        for finding in &mut resource.findings {
+            if let Some(principal) = &mut finding.violation.principal {
+                fix(principal);
+            }
+            finding.violation.resources.iter_mut().for_each(fix);
+            if finding.violation.message.contains(stand_in) {
+                finding.violation.message = finding
+                    .violation
+                    .message
+                    .replace(stand_in, DEPLOYING)
+                    .into();
+            }
+        }
+        for problem in &mut resource.problems {
+            fix(&mut problem.message);
+        }
     }
-    let Some(resources) = root.get("Resources").and_then(Node::as_map) else {
-        return fail(root.line, "a template needs a `Resources` mapping");
-    };
-    let parameters = root.get("Parameters");
-    let renderings = renderings(parameters, root.get("Conditions"), settings)?;
+    if let Some(error) = &mut report.error {
+        fix(&mut error.message);
+    }
+}
+
+fn check_tree(root: &Node, context: &Context) -> Rendered<Vec<ResourceReport>> {
+    let tpl = Template::read(root)?;
+    let judged = |type_name: &str| judged_properties(type_name);
+    let mut analysis = Analysis::new(&tpl, &judged);
     let mut reports = Vec::new();
-    for (id, resource) in resources {
+    for (index, &(id, resource)) in tpl.resources.iter().enumerate() {
         let Some(type_name) = resource.get("Type").and_then(Node::as_str) else {
             return fail(
                 resource.line,
                 format!("resource {} has no `Type`", tick(id)),
             );
         };
-        let Some(&(_, kind)) = ECR_TYPES.iter().find(|(t, _)| *t == type_name) else {
-            continue;
-        };
-        let mut report = ResourceReport::new(id, type_name, kind, resource.line);
-        for (params, when) in &renderings {
-            let env = Env {
-                root,
-                resources,
-                params,
-                settings,
-                conditions: RefCell::new(BTreeMap::new()),
-            };
-            let outcome = match resource.get("Condition") {
-                Some(condition) => env.named_condition(condition),
-                None => Ok(true),
+        match handling(type_name) {
+            Handling::Skipped => {}
+            Handling::Judged(kind) => {
+                reports.push(judge_resource(&tpl, &mut analysis, index, kind, context)?)
             }
-            .and_then(|exists| exists.then(|| extract(kind, resource, &env)).transpose());
-            let outcome = match outcome {
-                // Not created under these values.
-                Ok(None) => continue,
-                Ok(Some(extracted)) => judge(
-                    &extracted,
-                    settings.rules,
-                    Owner::Account(settings.account),
-                    settings.deploy_scope(),
-                )
-                .map_err(problem_of),
-                Err(e) => Err(Problem::not_rendered(e.line, e.problem)),
-            };
-            report.add(outcome, when.as_deref());
+            Handling::StackSet => {
+                reports.extend(stack_set(&tpl, &mut analysis, index, context)?);
+            }
+            Handling::Nested(property) => {
+                let mut report =
+                    ResourceReport::new(id, type_name, ResourceKind::Unknown, resource.line);
+                report.problems.push(Problem::not_rendered(
+                    resource.line,
+                    format!(
+                        "a nested stack's template comes from `{property}` at deploy time, not from this file, so the guard cannot judge what it deploys; check that template itself"
+                    ),
+                ));
+                reports.push(report);
+            }
+            Handling::Refused => {
+                let mut report =
+                    ResourceReport::new(id, type_name, ResourceKind::Unknown, resource.line);
+                report.problems.push(Problem::not_rendered(
+                    resource.line,
+                    format!(
+                        "resource type {} names ECR but is not one the guard knows, so it may open a repository the guard cannot judge",
+                        tick(type_name)
+                    ),
+                ));
+                reports.push(report);
+            }
         }
-        // Against every rendering: a resource created under some values only says which.
-        report.settle(renderings.len());
-        reports.push(report);
     }
     Ok(reports)
 }
 
-/// One rendering's parameter values, and what sets it apart (`None` when there is one).
-type Rendering = (BTreeMap<String, Param>, Option<String>);
-
-/// The parameter values of each rendering, with what sets it apart (`None` when there is one).
-fn renderings(
-    parameters: Option<&Node>,
-    conditions: Option<&Node>,
-    settings: &Settings,
-) -> Rendered<Vec<Rendering>> {
-    let mut base = BTreeMap::new();
-    // Parameters the conditions read, with more than one value allowed: each value is a rendering.
-    let mut varying: Vec<(String, Vec<String>)> = Vec::new();
-    let mut read_by_conditions = Vec::new();
-    if let Some(conditions) = conditions {
-        references(conditions, &mut read_by_conditions);
-    }
-    for (name, declaration) in parameters.and_then(Node::as_map).unwrap_or_default() {
-        let given = settings
-            .parameters
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone());
-        let allowed: Option<Vec<String>> = match declaration.get("AllowedValues").map(|a| &a.value)
-        {
-            Some(Value::Seq(items)) => Some(items.iter().map(scalar_text).collect()),
-            _ => None,
+/// One resource judged in each of its deploys.
+fn judge_resource(
+    tpl: &Template,
+    analysis: &mut Analysis,
+    index: usize,
+    kind: ResourceKind,
+    context: &Context,
+) -> Rendered<ResourceReport> {
+    let (id, resource) = tpl.resources[index];
+    let type_name = resource
+        .get("Type")
+        .and_then(Node::as_str)
+        .unwrap_or_default();
+    let mut report = ResourceReport::new(id, type_name, kind, resource.line);
+    report.deploys = 0;
+    let inputs = Inputs {
+        given: &context.given,
+        regions: context.regions.as_deref(),
+    };
+    let deploys = match analysis.deploys(index, &inputs) {
+        Ok(deploys) => deploys,
+        // A circle is the template's fault, not this resource's: CloudFormation refuses it all.
+        Err(e) if e.problem.starts_with("circular reference") => return Err(e),
+        Err(e) => {
+            report.add(Err(Problem::not_rendered(e.line, e.problem)), None);
+            return Ok(report);
+        }
+    };
+    let settings = context.settings;
+    let deployment = Deployment {
+        account: context.account,
+        partition: settings.partition,
+        stack_name: settings.stack_name,
+        budget: context.budget,
+    };
+    let mut considered = 0;
+    let mut assumed: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for deploy in &deploys {
+        let env = Env::new(tpl, deploy, &deployment);
+        let exists = match resource.get("Condition") {
+            Some(condition) => env.named_condition(condition),
+            None => Ok(true),
         };
-        if let (Some(value), Some(allowed)) = (&given, &allowed)
-            && !allowed.contains(value)
-        {
-            return fail(
-                declaration.line,
-                format!(
-                    "`--parameter {name}={value}` is not one of the `AllowedValues` of {}",
-                    tick(name)
-                ),
+        let outcome =
+            exists.and_then(|exists| exists.then(|| extract(kind, resource, &env)).transpose());
+        let scope = RegistryScope {
+            account: settings.account_given.then_some(context.account),
+            region: deploy.region_known.then_some(deploy.region.as_str()),
+        };
+        let outcome = match outcome {
+            Err(e) if e.not_deployable => continue,
+            // Not created in this deploy.
+            Ok(None) => {
+                considered += 1;
+                continue;
+            }
+            Ok(Some(extracted)) => judge(
+                &extracted,
+                settings.rules,
+                Owner::Account(context.account),
+                scope,
+            )
+            .map_err(problem_of),
+            Err(e) => Err(Problem::not_rendered(e.line, e.problem)),
+        };
+        considered += 1;
+        report.deploys += 1;
+        for (param, values) in env.assumed() {
+            assumed.entry(param).or_default().extend(values);
+        }
+        report.add(outcome, deploy.when.as_deref());
+    }
+    // Against every deploy: a resource created under some values only says which.
+    report.settle(considered);
+    for (param, values) in assumed {
+        let (name, declaration) = tpl.parameters[param];
+        let values: Vec<String> = values.into_iter().collect();
+        if settings.strict {
+            report.add(
+                Err(Problem::not_rendered(
+                    declaration.line,
+                    format!(
+                        "parameter {} has no `AllowedValues`, so a deploy may give it any value, and it reaches the policy (`--strict`); pass `--parameter {name}=VALUE`, or give it `AllowedValues`",
+                        tick(name)
+                    ),
+                )),
+                None,
             );
-        }
-        let default = declaration.get("Default").map(scalar_text);
-        let type_name = declaration
-            .get("Type")
-            .and_then(Node::as_str)
-            .unwrap_or("String");
-        match (&given, allowed) {
-            (None, Some(allowed)) if read_by_conditions.contains(name) && allowed.len() > 1 => {
-                let mut values = allowed;
-                // The default first: the rendering most deployments are.
-                if let Some(default) = &default
-                    && let Some(i) = values.iter().position(|v| v == default)
-                {
-                    let d = values.remove(i);
-                    values.insert(0, d);
-                }
-                varying.push((name.clone(), values));
-            }
-            _ => {}
-        }
-        let value = match given.or(default) {
-            // Resolved from Parameter Store at deploy time, unless given here.
-            Some(value)
-                if type_name.starts_with("AWS::SSM::Parameter::Value<")
-                    && !settings.parameters.iter().any(|(k, _)| k == name) =>
-            {
-                Param::Unknown(format!(
-                    "parameter {} is read from the SSM parameter {} at deploy time; pass `--parameter {name}=VALUE`",
+        } else {
+            let shown: Vec<String> = values.iter().map(|v| tick(v)).collect();
+            report.assumptions.push(Assumption {
+                parameter: name.to_owned(),
+                line: declaration.line,
+                message: format!(
+                    "parameter {} has no `AllowedValues`, so a deploy may give it any value: judged with {} only; pass `--parameter {name}=VALUE` to judge another, give it `AllowedValues`, or use `--strict` to refuse this",
                     tick(name),
-                    tick(&value)
-                ))
-            }
-            Some(value) if type_name == "CommaDelimitedList" || type_name.starts_with("List<") => {
-                Param::List(value.split(',').map(|s| s.trim().to_owned()).collect())
-            }
-            Some(value) => Param::Text(value),
-            None => Param::Unknown(format!(
-                "parameter {} has no `Default`; pass `--parameter {name}=VALUE`",
-                tick(name)
-            )),
-        };
-        base.insert(name.clone(), value);
+                    shown.join(", ")
+                ),
+                values,
+            });
+        }
     }
-    let count = varying
-        .iter()
-        .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()))
-        .unwrap_or(usize::MAX);
-    if count > MAX_RENDERINGS {
-        return fail(
-            conditions.map_or(0, |c| c.line),
-            format!(
-                "the conditions depend on {count} combinations of parameter values (at most {MAX_RENDERINGS} are judged); fix some with `--parameter KEY=VALUE`"
-            ),
+    Ok(report)
+}
+
+/// A stack set's inline template, judged as the stacks it deploys: its `Parameters` and each
+/// instance group's overrides are given values, its instance groups' regions are the regions, and
+/// every account it deploys into is "the deploying account". A template elsewhere is a problem.
+fn stack_set(
+    tpl: &Template,
+    analysis: &mut Analysis,
+    index: usize,
+    context: &Context,
+) -> Rendered<Vec<ResourceReport>> {
+    let (id, resource) = tpl.resources[index];
+    let refused = |line: usize, message: String| {
+        let mut report = ResourceReport::new(id, STACK_SET, ResourceKind::Unknown, resource.line);
+        report.problems.push(Problem::not_rendered(line, message));
+        Ok(vec![report])
+    };
+    let properties = resource.get("Properties");
+    if properties.and_then(|p| p.get("TemplateBody")).is_none() {
+        return refused(
+            resource.line,
+            "a stack set's template comes from `TemplateURL` at deploy time, not from this file, so the guard cannot judge what it deploys; check that template itself".into(),
         );
     }
-    let mut out = vec![(base, None::<String>)];
-    for (name, values) in &varying {
-        let mut next = Vec::new();
-        for (params, when) in &out {
-            for value in values {
-                let mut params = params.clone();
-                params.insert(name.clone(), Param::Text(value.clone()));
-                let part = format!("{} = {}", tick(name), tick(value));
-                let when = Some(match when {
-                    Some(w) => format!("{w} and {part}"),
-                    None => part,
-                });
-                next.push((params, when));
+    if context.nesting >= MAX_NESTING {
+        return refused(
+            resource.line,
+            format!("stack sets nested more than {MAX_NESTING} deep inside templates"),
+        );
+    }
+    let inputs = Inputs {
+        given: &context.given,
+        regions: context.regions.as_deref(),
+    };
+    let deploys = match analysis.deploys(index, &inputs) {
+        Ok(deploys) => deploys,
+        Err(e) if e.problem.starts_with("circular reference") => return Err(e),
+        Err(e) => return refused(e.line, e.problem),
+    };
+    let settings = context.settings;
+    let deployment = Deployment {
+        account: context.account,
+        partition: settings.partition,
+        stack_name: settings.stack_name,
+        budget: context.budget,
+    };
+    let mut merged: Vec<ResourceReport> = Vec::new();
+    for deploy in &deploys {
+        let env = Env::new(tpl, deploy, &deployment);
+        let inner = match stack_set_inputs(resource, &env) {
+            Ok(inner) => inner,
+            Err(e) if e.not_deployable => continue,
+            Err(e) => return refused(e.line, e.problem),
+        };
+        let (body_node, body, given, regions) = inner;
+        let root = match read(&body) {
+            Ok(root) => root,
+            Err(e) => {
+                return refused(
+                    body_node.line_in_text(e.line),
+                    format!(
+                        "the stack set's `TemplateBody` is not a template CloudFormation reads: {}",
+                        e.problem
+                    ),
+                );
+            }
+        };
+        let inner_context = Context {
+            settings,
+            given,
+            regions,
+            account: context.account,
+            budget: context.budget,
+            nesting: context.nesting + 1,
+        };
+        let reports = match check_tree(&root, &inner_context) {
+            Ok(reports) => reports,
+            Err(e) => return refused(body_node.line_in_text(e.line), e.problem),
+        };
+        for mut report in reports {
+            report.resource = format!("{id}/{}", report.resource);
+            relocate(&mut report, &body_node);
+            merge(&mut merged, report, deploy.when.as_deref());
+        }
+    }
+    Ok(merged)
+}
+
+/// What a stack set gives its template in one deploy of the outer template: the template's
+/// text, its parameter values and its regions.
+type StackSetInputs = (
+    Node,
+    String,
+    HashMap<String, Vec<String>>,
+    Option<Vec<String>>,
+);
+
+fn stack_set_inputs(resource: &Node, env: &Env) -> Rendered<StackSetInputs> {
+    let line = resource.line;
+    let property = |name: &str| -> Rendered<Option<Node>> {
+        match resource.get("Properties").and_then(|p| p.get(name)) {
+            Some(value) => env.render(value),
+            None => Ok(None),
+        }
+    };
+    let Some(body) = property("TemplateBody")? else {
+        return fail(line, "a stack set needs `TemplateBody` or `TemplateURL`");
+    };
+    let text = env.string(&body, "`TemplateBody`")?;
+    let mut given: HashMap<String, Vec<String>> = HashMap::new();
+    let mut pairs = |list: Option<&Node>, line: usize| -> Rendered<()> {
+        for pair in seq(list) {
+            let key = pair.get("ParameterKey").and_then(Node::as_str);
+            let value = pair.get("ParameterValue").map(scalar_text);
+            match (key, value) {
+                (Some(key), Some(value)) => {
+                    let values = given.entry(key.to_owned()).or_default();
+                    if !values.contains(&value) {
+                        values.push(value);
+                    }
+                }
+                _ => {
+                    return fail(
+                        line,
+                        "a stack set parameter needs `ParameterKey` and `ParameterValue`",
+                    );
+                }
             }
         }
-        out = next;
+        Ok(())
+    };
+    let parameters = property("Parameters")?;
+    pairs(parameters.as_ref(), line)?;
+    let groups = property("StackInstancesGroup")?;
+    let mut regions: Vec<String> = Vec::new();
+    for group in seq(groups.as_ref()) {
+        pairs(group.get("ParameterOverrides"), group.line)?;
+        for region in seq(group.get("Regions")) {
+            let region = scalar_text(region);
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
     }
-    Ok(out)
+    let body_line = Node {
+        line: body.line,
+        literal: body.literal,
+        value: Value::Null,
+    };
+    Ok((
+        body_line,
+        text,
+        given,
+        (!regions.is_empty()).then_some(regions),
+    ))
+}
+
+/// A report of a stack set's template on the lines of this file: exact for a literal block
+/// (`TemplateBody: |`), else the line of `TemplateBody`.
+fn relocate(report: &mut ResourceReport, body: &Node) {
+    report.line = body.line_in_text(report.line);
+    for f in &mut report.findings {
+        f.line = body.line_in_text(f.line);
+    }
+    for p in &mut report.problems {
+        p.line = body.line_in_text(p.line);
+    }
+    for a in &mut report.assumptions {
+        a.line = body.line_in_text(a.line);
+    }
+}
+
+/// Adds a report to the one already made for the same resource in another deploy of the outer
+/// template, or as a new one.
+fn merge(reports: &mut Vec<ResourceReport>, report: ResourceReport, when: Option<&str>) {
+    let joined = |inner: Option<&str>| match (when, inner) {
+        (Some(a), Some(b)) => Some(format!("{a} and {b}")),
+        (a, b) => a.or(b).map(str::to_owned),
+    };
+    let Some(known) = reports.iter_mut().find(|r| r.resource == report.resource) else {
+        let mut report = report;
+        if when.is_some() {
+            for f in &mut report.findings {
+                f.when = joined(f.when.as_deref());
+            }
+        }
+        reports.push(report);
+        return;
+    };
+    known.deploys += report.deploys;
+    for finding in report.findings {
+        let when = joined(finding.when.as_deref());
+        known.add(Ok(vec![finding]), when.as_deref());
+    }
+    for problem in report.problems {
+        let when = joined(problem.when.as_deref());
+        known.add(Err(problem), when.as_deref());
+    }
+    for assumption in report.assumptions {
+        if !known
+            .assumptions
+            .iter()
+            .any(|a| a.parameter == assumption.parameter)
+        {
+            known.assumptions.push(assumption);
+        }
+    }
 }
 
 /// The text of a scalar as CloudFormation passes parameter values: strings as they are, numbers
@@ -289,570 +634,10 @@ fn scalar_text(node: &Node) -> String {
     }
 }
 
-/// Every name a `Ref` (or a `${...}` of `Fn::Sub`) refers to within a node.
-fn references(node: &Node, out: &mut Vec<String>) {
-    match &node.value {
-        Value::Map(members) => {
-            for (key, value) in members {
-                match (key.as_str(), &value.value) {
-                    ("Ref", Value::String(name)) => out.push(name.clone()),
-                    ("Fn::Sub", Value::String(text)) => {
-                        for part in text.split("${").skip(1) {
-                            if let Some((name, _)) = part.split_once('}') {
-                                out.push(name.trim().to_owned());
-                            }
-                        }
-                    }
-                    _ => references(value, out),
-                }
-            }
-        }
-        Value::Seq(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
-}
-
-/// One rendering's view of the template.
-struct Env<'t> {
-    root: &'t Node,
-    resources: &'t [(String, Node)],
-    params: &'t BTreeMap<String, Param>,
-    settings: &'t Settings<'t>,
-    /// Conditions already evaluated (`None` while being evaluated: a cycle).
-    conditions: RefCell<BTreeMap<String, Option<bool>>>,
-}
-
-impl Env<'_> {
-    fn resource(&self, id: &str) -> Option<&Node> {
-        self.resources.iter().find(|(k, _)| k == id).map(|(_, v)| v)
-    }
-
-    fn url_suffix(&self) -> &'static str {
-        if self.settings.partition == "aws-cn" {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
-        }
-    }
-
-    /// A node as CloudFormation renders it; `None` for `AWS::NoValue` (the key or item goes).
-    fn render(&self, node: &Node, depth: usize) -> Rendered<Option<Node>> {
-        if depth > 64 {
-            return fail(node.line, "intrinsic functions nested too deeply");
-        }
-        let line = node.line;
-        match &node.value {
-            Value::Map(members) => {
-                if let [(key, argument)] = members.as_slice()
-                    && (key == "Ref" || key.starts_with("Fn::"))
-                {
-                    return self.intrinsic(key, argument, line, depth);
-                }
-                let mut out = Vec::with_capacity(members.len());
-                for (key, value) in members {
-                    if let Some(value) = self.render(value, depth + 1)? {
-                        out.push((key.clone(), value));
-                    }
-                }
-                Ok(Some(Node {
-                    value: Value::Map(out),
-                    ..node.clone()
-                }))
-            }
-            Value::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    if let Some(item) = self.render(item, depth + 1)? {
-                        out.push(item);
-                    }
-                }
-                Ok(Some(Node {
-                    value: Value::Seq(out),
-                    ..node.clone()
-                }))
-            }
-            _ => Ok(Some(node.clone())),
-        }
-    }
-
-    /// A node that must render to something (not `AWS::NoValue`).
-    fn value(&self, node: &Node, depth: usize) -> Rendered<Node> {
-        match self.render(node, depth)? {
-            Some(value) => Ok(value),
-            None => fail(node.line, "`AWS::NoValue` where a value is needed"),
-        }
-    }
-
-    fn string(&self, node: &Node, depth: usize, what: &str) -> Rendered<String> {
-        let value = self.value(node, depth)?;
-        match value.value {
-            Value::String(s) => Ok(s),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            _ => fail(
-                node.line,
-                format!("{what} must be a string, found {}", value.kind()),
-            ),
-        }
-    }
-
-    fn list(&self, node: &Node, depth: usize, what: &str) -> Rendered<Vec<Node>> {
-        let value = self.value(node, depth)?;
-        match value.value {
-            Value::Seq(items) => Ok(items),
-            _ => fail(
-                node.line,
-                format!("{what} must be a list, found {}", value.kind()),
-            ),
-        }
-    }
-
-    fn intrinsic(
-        &self,
-        name: &str,
-        argument: &Node,
-        line: usize,
-        depth: usize,
-    ) -> Rendered<Option<Node>> {
-        let text = |s: String| Ok(Some(Node::new(line, Value::String(s))));
-        let args = |n: usize| -> Rendered<&[Node]> {
-            match &argument.value {
-                Value::Seq(items) if items.len() == n => Ok(items),
-                _ => fail(line, format!("`{name}` takes a list of {n}")),
-            }
-        };
-        match name {
-            "Ref" => {
-                let Some(target) = argument.as_str() else {
-                    return fail(line, "`Ref` takes a name");
-                };
-                self.reference(target, line)
-            }
-            "Fn::GetAtt" => {
-                let [resource, attribute] = args(2)? else {
-                    return fail(line, "`Fn::GetAtt` takes a resource and an attribute");
-                };
-                let resource = self.string(resource, depth + 1, "a `Fn::GetAtt` resource")?;
-                let attribute = self.string(attribute, depth + 1, "a `Fn::GetAtt` attribute")?;
-                self.attribute(&resource, &attribute, line).and_then(text)
-            }
-            "Fn::Sub" => {
-                let (template, variables) = match &argument.value {
-                    Value::String(s) => (s.clone(), None),
-                    Value::Seq(items) if items.len() == 2 => (
-                        self.string(&items[0], depth + 1, "a `Fn::Sub` template")?,
-                        Some(&items[1]),
-                    ),
-                    _ => return fail(line, "`Fn::Sub` takes a string, or a string and a mapping"),
-                };
-                let out = self.substitute(&template, variables, line, depth)?;
-                Ok(Some(Node {
-                    line,
-                    literal: argument.literal,
-                    value: Value::String(out),
-                }))
-            }
-            "Fn::Join" => {
-                let [delimiter, items] = args(2)? else {
-                    return fail(line, "`Fn::Join` takes a delimiter and a list");
-                };
-                let delimiter = self.string(delimiter, depth + 1, "a `Fn::Join` delimiter")?;
-                let parts = self
-                    .list(items, depth + 1, "the `Fn::Join` list")?
-                    .iter()
-                    .map(|item| self.string(item, depth + 1, "a `Fn::Join` item"))
-                    .collect::<Rendered<Vec<_>>>()?;
-                text(parts.join(&delimiter))
-            }
-            "Fn::Select" => {
-                let [index, items] = args(2)? else {
-                    return fail(line, "`Fn::Select` takes an index and a list");
-                };
-                let index = self.string(index, depth + 1, "a `Fn::Select` index")?;
-                let items = self.list(items, depth + 1, "the `Fn::Select` list")?;
-                match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                    Some(item) => Ok(Some(item.clone())),
-                    None => fail(
-                        line,
-                        format!("`Fn::Select` index {} is outside the list", tick(&index)),
-                    ),
-                }
-            }
-            "Fn::Split" => {
-                let [delimiter, source] = args(2)? else {
-                    return fail(line, "`Fn::Split` takes a delimiter and a string");
-                };
-                let delimiter = self.string(delimiter, depth + 1, "a `Fn::Split` delimiter")?;
-                let source = self.string(source, depth + 1, "the `Fn::Split` string")?;
-                Ok(Some(Node::new(
-                    line,
-                    Value::Seq(
-                        source
-                            .split(delimiter.as_str())
-                            .map(|s| Node::new(line, Value::String(s.to_owned())))
-                            .collect(),
-                    ),
-                )))
-            }
-            "Fn::If" => {
-                let [condition, yes, no] = args(3)? else {
-                    return fail(line, "`Fn::If` takes a condition and two values");
-                };
-                if self.named_condition(condition)? {
-                    self.render(yes, depth + 1)
-                } else {
-                    self.render(no, depth + 1)
-                }
-            }
-            "Fn::FindInMap" => {
-                let items = match &argument.value {
-                    Value::Seq(items) if items.len() == 3 => items,
-                    _ => return fail(line, "`Fn::FindInMap` takes a map and two keys"),
-                };
-                let keys = items
-                    .iter()
-                    .map(|k| self.string(k, depth + 1, "a `Fn::FindInMap` key"))
-                    .collect::<Rendered<Vec<_>>>()?;
-                let found = self
-                    .root
-                    .get("Mappings")
-                    .and_then(|m| m.get(&keys[0]))
-                    .and_then(|m| m.get(&keys[1]))
-                    .and_then(|m| m.get(&keys[2]));
-                match found {
-                    Some(value) => self.render(value, depth + 1),
-                    None => fail(
-                        line,
-                        format!(
-                            "`Fn::FindInMap` finds nothing at {} / {} / {}",
-                            tick(&keys[0]),
-                            tick(&keys[1]),
-                            tick(&keys[2])
-                        ),
-                    ),
-                }
-            }
-            "Fn::ToJsonString" => {
-                let value = self.value(argument, depth + 1)?;
-                text(value.to_json().to_string())
-            }
-            "Fn::Length" => {
-                let items = self.list(argument, depth + 1, "the `Fn::Length` list")?;
-                Ok(Some(Node::new(line, Value::Number(items.len().into()))))
-            }
-            "Fn::ImportValue" => {
-                let export = self
-                    .string(argument, depth + 1, "the export name")
-                    .unwrap_or_else(|_| "?".to_owned());
-                fail(
-                    line,
-                    format!(
-                        "cannot render `Fn::ImportValue` {}: it is another stack's export, known only at deploy time; put the value in the template or a parameter",
-                        tick(&export)
-                    ),
-                )
-            }
-            other => fail(
-                line,
-                format!(
-                    "cannot render {}: its value is known only at deploy time, or the function is not one the guard renders",
-                    tick(other)
-                ),
-            ),
-        }
-    }
-
-    /// `Ref`: a parameter, a pseudo parameter, or a resource of the template.
-    fn reference(&self, target: &str, line: usize) -> Rendered<Option<Node>> {
-        let text = |s: String| Ok(Some(Node::new(line, Value::String(s))));
-        let s = self.settings;
-        match target {
-            "AWS::AccountId" => return text(s.account.to_owned()),
-            "AWS::Region" => return text(s.region.to_owned()),
-            "AWS::Partition" => return text(s.partition.to_owned()),
-            "AWS::URLSuffix" => return text(self.url_suffix().to_owned()),
-            "AWS::StackName" => return text(s.stack_name.to_owned()),
-            "AWS::StackId" => {
-                return text(format!(
-                    "arn:{}:cloudformation:{}:{}:stack/{}/00000000-0000-0000-0000-000000000000",
-                    s.partition, s.region, s.account, s.stack_name
-                ));
-            }
-            "AWS::NotificationARNs" => return Ok(Some(Node::new(line, Value::Seq(Vec::new())))),
-            "AWS::NoValue" => return Ok(None),
-            _ => {}
-        }
-        match self.params.get(target) {
-            Some(Param::Text(value)) => return text(value.clone()),
-            Some(Param::List(values)) => {
-                return Ok(Some(Node::new(
-                    line,
-                    Value::Seq(
-                        values
-                            .iter()
-                            .map(|v| Node::new(line, Value::String(v.clone())))
-                            .collect(),
-                    ),
-                )));
-            }
-            Some(Param::Unknown(why)) => {
-                return fail(line, format!("cannot render `Ref` {}: {why}", tick(target)));
-            }
-            None => {}
-        }
-        match self.resource(target) {
-            Some(resource) => self.physical_name(target, resource, line).and_then(text),
-            None => fail(
-                line,
-                format!(
-                    "`Ref` {} names no parameter, pseudo parameter or resource of the template",
-                    tick(target)
-                ),
-            ),
-        }
-    }
-
-    /// What `Ref` returns for the resources a policy names: roles, users and repositories.
-    fn physical_name(&self, id: &str, resource: &Node, line: usize) -> Rendered<String> {
-        let type_name = resource.get("Type").and_then(Node::as_str).unwrap_or("");
-        let property = match type_name {
-            "AWS::IAM::Role" => "RoleName",
-            "AWS::IAM::User" => "UserName",
-            "AWS::ECR::Repository" => "RepositoryName",
-            _ => {
-                return fail(
-                    line,
-                    format!(
-                        "cannot render `Ref` {} ({}): the guard renders only roles, users and repositories of the template",
-                        tick(id),
-                        tick(type_name)
-                    ),
-                );
-            }
-        };
-        match resource.get("Properties").and_then(|p| p.get(property)) {
-            Some(name) => self.string(name, 1, property),
-            // CloudFormation generates `<stack>-<logical id>-<suffix>`; the guard leaves out the
-            // random suffix (repository names are lowercase).
-            None => {
-                let mut name: String = format!("{}-{id}", self.settings.stack_name);
-                name.truncate(64);
-                if type_name == "AWS::ECR::Repository" {
-                    name = name.to_ascii_lowercase();
-                }
-                Ok(name)
-            }
-        }
-    }
-
-    /// `Fn::GetAtt` of a role's or user's ARN, or a repository's ARN or URI.
-    fn attribute(&self, id: &str, attribute: &str, line: usize) -> Rendered<String> {
-        let s = self.settings;
-        let resource = self.resource(id);
-        let type_name = resource
-            .and_then(|r| r.get("Type"))
-            .and_then(Node::as_str)
-            .unwrap_or("");
-        let path = |resource: &Node| -> Rendered<String> {
-            match resource.get("Properties").and_then(|p| p.get("Path")) {
-                Some(path) => self.string(path, 1, "`Path`"),
-                None => Ok("/".to_owned()),
-            }
-        };
-        let iam_arn = |r: &Node, kind: &str| -> Rendered<String> {
-            Ok(format!(
-                "arn:{}:iam::{}:{kind}{}{}",
-                s.partition,
-                s.account,
-                path(r)?,
-                self.physical_name(id, r, line)?
-            ))
-        };
-        match (resource, type_name, attribute) {
-            (Some(r), "AWS::IAM::Role", "Arn") => iam_arn(r, "role"),
-            (Some(r), "AWS::IAM::User", "Arn") => iam_arn(r, "user"),
-            (Some(r), "AWS::ECR::Repository", "Arn") => Ok(format!(
-                "arn:{}:ecr:{}:{}:repository/{}",
-                s.partition,
-                s.region,
-                s.account,
-                self.physical_name(id, r, line)?
-            )),
-            (Some(r), "AWS::ECR::Repository", "RepositoryUri") => Ok(format!(
-                "{}.dkr.ecr.{}.{}/{}",
-                s.account,
-                s.region,
-                self.url_suffix(),
-                self.physical_name(id, r, line)?
-            )),
-            // SAM: a function without `Role` gets `<Function>Role`.
-            (None, _, "Arn") if self.sam_function_role(id) => Ok(format!(
-                "arn:{}:iam::{}:role/{}-{id}",
-                s.partition, s.account, s.stack_name
-            )),
-            (None, _, _) => fail(
-                line,
-                format!(
-                    "`Fn::GetAtt` {} names no resource of the template",
-                    tick(&format!("{id}.{attribute}"))
-                ),
-            ),
-            _ => fail(
-                line,
-                format!(
-                    "cannot render `Fn::GetAtt` {} ({}): CloudFormation knows it only after deploy",
-                    tick(&format!("{id}.{attribute}")),
-                    tick(type_name)
-                ),
-            ),
-        }
-    }
-
-    fn sam_function_role(&self, id: &str) -> bool {
-        id.strip_suffix("Role")
-            .and_then(|function| self.resource(function))
-            .is_some_and(|f| {
-                f.get("Type").and_then(Node::as_str) == Some("AWS::Serverless::Function")
-                    && f.get("Properties").and_then(|p| p.get("Role")).is_none()
-            })
-    }
-
-    /// `Fn::Sub`: `${Name}` (a variable of the mapping, a parameter, a pseudo parameter, a
-    /// resource), `${Resource.Attribute}`, and `${!Literal}`.
-    fn substitute(
-        &self,
-        template: &str,
-        variables: Option<&Node>,
-        line: usize,
-        depth: usize,
-    ) -> Rendered<String> {
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
-                return fail(
-                    line,
-                    format!("`Fn::Sub` has an unclosed `${{` in {}", tick(template)),
-                );
-            };
-            let name = after[..end].trim();
-            if let Some(literal) = name.strip_prefix('!') {
-                out.push_str("${");
-                out.push_str(literal);
-                out.push('}');
-            } else if let Some(value) = variables.and_then(|v| v.get(name)) {
-                out.push_str(&self.string(value, depth + 1, "a `Fn::Sub` variable")?);
-            } else if let Some((id, attribute)) = name.split_once('.')
-                && !name.starts_with("AWS::")
-            {
-                out.push_str(&self.attribute(id, attribute, line)?);
-            } else {
-                match self.reference(name, line)? {
-                    Some(Node {
-                        value: Value::String(s),
-                        ..
-                    }) => out.push_str(&s),
-                    _ => {
-                        return fail(
-                            line,
-                            format!("`Fn::Sub` variable {} is not a string", tick(name)),
-                        );
-                    }
-                }
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-
-    /// The value of a condition named by `node` (a `Condition` attribute, `Fn::If`'s first item).
-    fn named_condition(&self, node: &Node) -> Rendered<bool> {
-        let Some(name) = node.as_str() else {
-            return fail(node.line, "a condition is named by a string");
-        };
-        self.condition(name, node.line)
-    }
-
-    fn condition(&self, name: &str, line: usize) -> Rendered<bool> {
-        if let Some(known) = self.conditions.borrow().get(name) {
-            return match known {
-                Some(value) => Ok(*value),
-                None => fail(line, format!("condition {} depends on itself", tick(name))),
-            };
-        }
-        let Some(definition) = self.root.get("Conditions").and_then(|c| c.get(name)) else {
-            return fail(line, format!("no condition {} in `Conditions`", tick(name)));
-        };
-        self.conditions.borrow_mut().insert(name.to_owned(), None);
-        let value = self.condition_value(definition, 0)?;
-        self.conditions
-            .borrow_mut()
-            .insert(name.to_owned(), Some(value));
-        Ok(value)
-    }
-
-    /// A condition function: `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Not`, `Condition`.
-    fn condition_value(&self, node: &Node, depth: usize) -> Rendered<bool> {
-        let line = node.line;
-        if depth > 64 {
-            return fail(line, "conditions nested too deeply");
-        }
-        let Some([(function, argument)]) = node.as_map() else {
-            return fail(
-                line,
-                "a condition must be `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Not` or `Condition`",
-            );
-        };
-        let items = || match &argument.value {
-            Value::Seq(items) => Ok(items.as_slice()),
-            _ => fail(line, format!("`{function}` takes a list")),
-        };
-        match function.as_str() {
-            "Condition" => self.named_condition(argument),
-            "Fn::Equals" => match items()? {
-                [a, b] => {
-                    let a = self.value(a, depth + 1)?.to_json();
-                    let b = self.value(b, depth + 1)?.to_json();
-                    let text = |v: &serde_json::Value| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    Ok(text(&a) == text(&b))
-                }
-                _ => fail(line, "`Fn::Equals` takes two values"),
-            },
-            "Fn::And" => {
-                for item in items()? {
-                    if !self.condition_value(item, depth + 1)? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            }
-            "Fn::Or" => {
-                for item in items()? {
-                    if self.condition_value(item, depth + 1)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
-            "Fn::Not" => match items()? {
-                [item] => Ok(!self.condition_value(item, depth + 1)?),
-                _ => fail(line, "`Fn::Not` takes one condition"),
-            },
-            other => fail(line, format!("{} is not a condition function", tick(other))),
-        }
-    }
-}
-
 /// The rendered property of a resource, if it has it.
 fn property(env: &Env, resource: &Node, name: &str) -> Rendered<Option<Node>> {
     match resource.get("Properties").and_then(|p| p.get(name)) {
-        Some(value) => env.render(value, 0),
+        Some(value) => env.render(value),
         None => Ok(None),
     }
 }
@@ -861,6 +646,7 @@ fn located(node: &Node) -> Rendered<Located> {
     Located::from_node(node).map_err(|problem| RenderError {
         line: node.line,
         problem,
+        not_deployable: false,
     })
 }
 
@@ -881,7 +667,7 @@ fn extract(kind: ResourceKind, resource: &Node, env: &Env) -> Rendered<Extracted
         },
         ResourceKind::CreationTemplate => Extracted::CreationTemplate {
             prefix: match property(env, resource, "Prefix")? {
-                Some(prefix) => env.string(&prefix, 0, "`Prefix`")?,
+                Some(prefix) => env.string(&prefix, "`Prefix`")?,
                 None => {
                     return fail(
                         line,
@@ -913,8 +699,10 @@ fn extract(kind: ResourceKind, resource: &Node, env: &Env) -> Rendered<Extracted
             Extracted::replication(seq(rules), &spelling, line).map_err(|problem| RenderError {
                 line: configuration.as_ref().map_or(line, |c| c.line),
                 problem,
+                not_deployable: false,
             })?
         }
+        ResourceKind::Unknown => return fail(line, "not a resource the guard judges"),
     })
 }
 
@@ -922,5 +710,39 @@ fn seq(node: Option<&Node>) -> &[Node] {
     match node.map(|n| &n.value) {
         Some(Value::Seq(items)) => items,
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_that_say_ecr() {
+        for yes in [
+            "AWS::ECR::Repository",
+            "Custom::EcrPolicy",
+            "AWS::ECR::Future",
+            "Org::ECRPublic::Thing",
+        ] {
+            assert!(says_ecr(yes), "{yes}");
+        }
+        for no in [
+            "AWS::SecretsManager::Secret",
+            "AWS::IAM::Role",
+            "AWS::ECS::Service",
+            "Custom::Secrets",
+        ] {
+            assert!(!says_ecr(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_stand_in_account_is_absent_from_the_text() {
+        assert_eq!(stand_in_account("nothing"), "000000000000");
+        assert_eq!(
+            stand_in_account("000000000000 000000000001"),
+            "000000000002"
+        );
     }
 }

@@ -35,6 +35,9 @@ pub enum ResourceKind {
     RegistryPolicy,
     CreationTemplate,
     Replication,
+    /// A resource the guard refuses to pass unseen: a type that names ECR but that it does not
+    /// know, or a stack whose template is not in the file.
+    Unknown,
 }
 
 impl ResourceKind {
@@ -44,6 +47,7 @@ impl ResourceKind {
             ResourceKind::RegistryPolicy => "registry-policy",
             ResourceKind::CreationTemplate => "creation-template",
             ResourceKind::Replication => "replication",
+            ResourceKind::Unknown => "unknown",
         }
     }
 }
@@ -367,6 +371,18 @@ pub enum ProblemKind {
     NotRendered,
 }
 
+/// A free parameter (no `AllowedValues`, not given) whose value reaches a judged policy: judged
+/// with the values named, though a deploy may give it any other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assumption {
+    pub parameter: String,
+    /// The parameter's declaration.
+    pub line: usize,
+    /// The values it was judged with (its `Default`, and the values the template compares it with).
+    pub values: Vec<String>,
+    pub message: String,
+}
+
 /// A problem with one resource: it could not be rendered or judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -397,8 +413,14 @@ pub struct ResourceReport {
     pub resource_type: String,
     pub kind: ResourceKind,
     pub line: usize,
+    /// How many deploys were judged (templates: every combination of the values that reach the
+    /// resource; plans and policy files: one).
+    pub deploys: usize,
     pub findings: Vec<Finding>,
     pub problems: Vec<Problem>,
+    /// The free parameters it was judged on assumed values of (`--strict` makes them problems).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<Assumption>,
 }
 
 impl ResourceReport {
@@ -408,8 +430,10 @@ impl ResourceReport {
             resource_type: resource_type.to_owned(),
             kind,
             line,
+            deploys: 1,
             findings: Vec::new(),
             problems: Vec::new(),
+            assumptions: Vec::new(),
         }
     }
 
@@ -531,6 +555,8 @@ pub struct Settings<'a> {
     pub files_scope: RegistryScope<'a>,
     /// `--parameter KEY=VALUE`, in the order given.
     pub parameters: &'a [(String, String)],
+    /// `--strict`: an assumption (a free parameter judged with its `Default`) is a problem.
+    pub strict: bool,
 }
 
 impl Settings<'_> {
@@ -543,7 +569,9 @@ impl Settings<'_> {
     }
 }
 
-/// Documented defaults of the deployment context (README, "Templates and plans").
+/// Documented defaults of the deployment context (README, "Templates and plans"). A template
+/// judged without `--account` uses a stand-in for "whichever account deploys" instead of
+/// `DEFAULT_ACCOUNT` (see `cfn::check_template`).
 pub const DEFAULT_ACCOUNT: &str = "123456789012";
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PARTITION: &str = "aws";
@@ -680,6 +708,8 @@ pub struct IacSummary {
     /// Resources (or whole files) that could not be rendered or judged.
     pub invalid: usize,
     pub violations: usize,
+    /// Free parameters judged on their `Default` (or compared values) only.
+    pub assumptions: usize,
 }
 
 impl IacSummary {
@@ -695,6 +725,7 @@ impl IacSummary {
             for r in &report.resources {
                 s.resources += 1;
                 s.violations += r.findings.len();
+                s.assumptions += r.assumptions.len();
                 match r.compliant() {
                     Some(true) => s.compliant += 1,
                     Some(false) => s.non_compliant += 1,

@@ -221,6 +221,7 @@ fn extract(
             };
             Extracted::replication(&rules, &spelling, line).map_err(problem)?
         }
+        ResourceKind::Unknown => return Err(problem("not a resource the guard judges".into())),
     })
 }
 

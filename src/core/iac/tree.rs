@@ -6,6 +6,7 @@
 use crate::json::Json;
 use crate::text::tick;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use std::collections::HashSet;
 use std::fmt;
 
 /// One value of a template or plan, and the 1-based line it starts on.
@@ -261,6 +262,8 @@ pub fn from_yaml_text(text: &str) -> Result<Node, TreeError> {
 
 /// Nesting deeper than this is refused (as JSON is refused past 128).
 const MAX_DEPTH: usize = 128;
+/// Mappings with fewer keys than this are searched for a duplicate; larger ones use a set.
+const SCAN_KEYS: usize = 16;
 
 struct YamlReader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
@@ -318,6 +321,9 @@ impl<'a> YamlReader<'a> {
             }
             Event::MappingStart(_, tag) => {
                 let mut members: Vec<(String, Node)> = Vec::new();
+                // Past a few keys, duplicates are looked up in a set: a scan of the members
+                // for each key was quadratic (200,000 keys took over 30 s).
+                let mut seen: Option<HashSet<String>> = None;
                 loop {
                     let (event, span) = self.next()?;
                     if matches!(event, Event::MappingEnd) {
@@ -342,7 +348,18 @@ impl<'a> YamlReader<'a> {
                                 .into(),
                         });
                     }
-                    if members.iter().any(|(k, _)| *k == key) {
+                    let duplicate = match &mut seen {
+                        Some(seen) => !seen.insert(key.clone()),
+                        None if members.len() < SCAN_KEYS => members.iter().any(|(k, _)| *k == key),
+                        None => {
+                            let mut set: HashSet<String> =
+                                members.iter().map(|(k, _)| k.clone()).collect();
+                            let duplicate = !set.insert(key.clone());
+                            seen = Some(set);
+                            duplicate
+                        }
+                    };
+                    if duplicate {
                         return Err(TreeError {
                             line: key_line,
                             problem: format!("duplicate key {}", tick(&key)),

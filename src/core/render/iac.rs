@@ -60,7 +60,11 @@ pub fn file_text(out: &mut String, report: &FileReport, style: Style) {
             ),
             None => style_bad(style, "INVALID"),
         };
-        let _ = writeln!(out, "{path}:{}: {verdict} {name}", r.line);
+        let deploys = match r.deploys {
+            0 | 1 => String::new(),
+            n => format!(", judged over {n} deploys"),
+        };
+        let _ = writeln!(out, "{path}:{}: {verdict} {name}{deploys}", r.line);
         for f in &r.findings {
             let mut line = format!(
                 "{path}:{}: {}: {}",
@@ -75,6 +79,15 @@ pub fn file_text(out: &mut String, report: &FileReport, style: Style) {
             let mut line = format!("{path}:{}: {}: {}", p.line, tick(&r.resource), p.message);
             when(&mut line, p.when.as_deref());
             let _ = writeln!(out, "{line}");
+        }
+        for a in &r.assumptions {
+            let _ = writeln!(
+                out,
+                "{path}:{}: {}: assumed: {}",
+                a.line,
+                tick(&r.resource),
+                a.message
+            );
         }
     }
 }
@@ -98,7 +111,11 @@ impl IacSummary {
             self.non_compliant,
             self.invalid,
         );
-        let _ = writeln!(out, " ({})", plural(self.violations, "violation"));
+        let assumed = match self.assumptions {
+            0 => String::new(),
+            n => format!(", {}", plural(n, "assumption")),
+        };
+        let _ = writeln!(out, " ({}{assumed})", plural(self.violations, "violation"));
         out
     }
 }

@@ -75,11 +75,23 @@ pub fn junit(reports: &[FileReport], summary: &IacSummary) -> String {
                 "    <testcase classname=\"{path}\" name=\"{name}\" file=\"{path}\" line=\"{}\"",
                 r.line
             );
-            if r.findings.is_empty() && r.problems.is_empty() {
+            if r.findings.is_empty() && r.problems.is_empty() && r.assumptions.is_empty() {
                 out.push_str("/>\n");
                 continue;
             }
             out.push_str(">\n");
+            if !r.assumptions.is_empty() {
+                out.push_str("      <system-out>");
+                for a in &r.assumptions {
+                    let _ = write!(
+                        out,
+                        "{path}:{}: assumed: {}&#10;",
+                        a.line,
+                        xml_escape(&a.message)
+                    );
+                }
+                out.push_str("</system-out>\n");
+            }
             for f in &r.findings {
                 let mut text = violation_line(&f.violation);
                 if let Some(when) = &f.when {

@@ -166,7 +166,16 @@ pub fn sarif(reports: &[FileReport], tool_version: &str) -> Value {
                         "statement": v.statement,
                         "sid": v.sid,
                         "principal": v.principal,
+                        "deploysJudged": resource.deploys,
                     },
+                }));
+            }
+            // Judged, but on a value a deploy may change: a warning, not a failed run.
+            for assumption in &resource.assumptions {
+                notifications.push(json!({
+                    "level": "warning",
+                    "message": {"text": format!("{}: assumed: {}", resource.resource, assumption.message)},
+                    "locations": [location(&report.file, assumption.line, resource)],
                 }));
             }
             for problem in &resource.problems {
@@ -193,7 +202,7 @@ pub fn sarif(reports: &[FileReport], tool_version: &str) -> Value {
             }
         }
     }
-    let successful = notifications.is_empty();
+    let successful = notifications.iter().all(|n| n["level"] != "error");
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
