@@ -164,8 +164,30 @@ struct Context<'a> {
     regions: Option<Vec<String>>,
     /// `AWS::AccountId`: `--account`, or a stand-in for whichever account deploys.
     account: &'a str,
+    account_known: bool,
+    /// The stand-in for whichever account deploys (a stack set's targets).
+    stand_in: &'a str,
     budget: &'a Cell<usize>,
     nesting: usize,
+}
+
+impl Context<'_> {
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            given: &self.given,
+            regions: self.regions.as_deref(),
+            account: self.account,
+            account_known: self.account_known,
+        }
+    }
+
+    fn deployment(&self) -> Deployment<'_> {
+        Deployment {
+            partition: self.settings.partition,
+            stack_name: self.settings.stack_name,
+            budget: self.budget,
+        }
+    }
 }
 
 /// Judges every ECR resource of a template.
@@ -174,10 +196,14 @@ pub fn check_template(file: &str, text: &str, settings: &Settings) -> FileReport
         Ok(root) => root,
         Err(e) => return FileReport::failed(file, Source::Cloudformation, e),
     };
-    // Without `--account`, `AWS::AccountId` is whichever account deploys: a stand-in no literal
-    // of the template can be mistaken for, named as `${AWS::AccountId}` in every output.
-    let stand_in = (!settings.account_given).then(|| stand_in_account(text));
-    let account = stand_in.as_deref().unwrap_or(settings.account);
+    // Without `--account` (and in a stack set's template, always), `AWS::AccountId` is whichever
+    // account deploys: a stand-in no literal of the template can be mistaken for, named as
+    // `${AWS::AccountId}` in every output.
+    let stand_in = stand_in_account(text);
+    let account = match settings.account_given {
+        true => settings.account,
+        false => stand_in.as_str(),
+    };
     let mut given: HashMap<String, Vec<String>> = HashMap::new();
     for (key, value) in settings.parameters {
         // The last `--parameter` for a key wins.
@@ -191,6 +217,8 @@ pub fn check_template(file: &str, text: &str, settings: &Settings) -> FileReport
             .region_given
             .then(|| vec![settings.region.to_owned()]),
         account,
+        account_known: settings.account_given,
+        stand_in: &stand_in,
         budget: &budget,
         nesting: 0,
     };
@@ -210,9 +238,7 @@ pub fn check_template(file: &str, text: &str, settings: &Settings) -> FileReport
             },
         ),
     };
-    if let Some(stand_in) = &stand_in {
-        name_the_deploying_account(&mut report, stand_in);
-    }
+    name_the_deploying_account(&mut report, &stand_in);
     report
 }
 
@@ -326,10 +352,7 @@ fn judge_resource(
         .unwrap_or_default();
     let mut report = ResourceReport::new(id, type_name, kind, resource.line);
     report.deploys = 0;
-    let inputs = Inputs {
-        given: &context.given,
-        regions: context.regions.as_deref(),
-    };
+    let inputs = context.inputs();
     let deploys = match analysis.deploys(index, &inputs) {
         Ok(deploys) => deploys,
         // A circle is the template's fault, not this resource's: CloudFormation refuses it all.
@@ -340,12 +363,7 @@ fn judge_resource(
         }
     };
     let settings = context.settings;
-    let deployment = Deployment {
-        account: context.account,
-        partition: settings.partition,
-        stack_name: settings.stack_name,
-        budget: context.budget,
-    };
+    let deployment = context.deployment();
     let mut considered = 0;
     let mut assumed: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     for deploy in &deploys {
@@ -357,7 +375,7 @@ fn judge_resource(
         let outcome =
             exists.and_then(|exists| exists.then(|| extract(kind, resource, &env)).transpose());
         let scope = RegistryScope {
-            account: settings.account_given.then_some(context.account),
+            account: deploy.account_known.then_some(deploy.account.as_str()),
             region: deploy.region_known.then_some(deploy.region.as_str()),
         };
         let outcome = match outcome {
@@ -370,7 +388,7 @@ fn judge_resource(
             Ok(Some(extracted)) => judge(
                 &extracted,
                 settings.rules,
-                Owner::Account(context.account),
+                Owner::Account(&deploy.account),
                 scope,
             )
             .map_err(problem_of),
@@ -444,22 +462,14 @@ fn stack_set(
             format!("stack sets nested more than {MAX_NESTING} deep inside templates"),
         );
     }
-    let inputs = Inputs {
-        given: &context.given,
-        regions: context.regions.as_deref(),
-    };
+    let inputs = context.inputs();
     let deploys = match analysis.deploys(index, &inputs) {
         Ok(deploys) => deploys,
         Err(e) if e.problem.starts_with("circular reference") => return Err(e),
         Err(e) => return refused(e.line, e.problem),
     };
     let settings = context.settings;
-    let deployment = Deployment {
-        account: context.account,
-        partition: settings.partition,
-        stack_name: settings.stack_name,
-        budget: context.budget,
-    };
+    let deployment = context.deployment();
     let mut merged: Vec<ResourceReport> = Vec::new();
     for deploy in &deploys {
         let env = Env::new(tpl, deploy, &deployment);
@@ -481,11 +491,14 @@ fn stack_set(
                 );
             }
         };
+        // Its stacks deploy into the target accounts: whichever they are.
         let inner_context = Context {
             settings,
             given,
             regions,
-            account: context.account,
+            account: context.stand_in,
+            account_known: false,
+            stand_in: context.stand_in,
             budget: context.budget,
             nesting: context.nesting + 1,
         };

@@ -59,6 +59,10 @@ pub struct Deploy {
     /// Whether the region is known (given, or one this deploy enumerates): a registry policy's
     /// repository ARNs must then name it.
     pub region_known: bool,
+    /// `AWS::AccountId`: given, one a mapping or condition names, or the stand-in for whichever
+    /// account deploys.
+    pub account: String,
+    pub account_known: bool,
     /// The values that set this deploy apart (`None` when the resource has only one).
     pub when: Option<String>,
     /// The deploy of every input's first value (defaults first): what most deployments are.
@@ -71,6 +75,9 @@ pub struct Inputs<'a> {
     pub given: &'a HashMap<String, Vec<String>>,
     /// The regions it deploys into, when known (`--region`, a stack set's `Regions`).
     pub regions: Option<&'a [String]>,
+    /// The account it deploys into: known (`--account`), or a stand-in for whichever does.
+    pub account: &'a str,
+    pub account_known: bool,
 }
 
 /// A vertex of the reference graph.
@@ -107,7 +114,9 @@ pub struct Analysis<'a, 't> {
     notes: HashMap<usize, Notes>,
     /// Each parameter's candidate values (computed on first use).
     candidates: HashMap<usize, Vec<Param>>,
+    /// The inputs after the parameters: `AWS::Region`, then `AWS::AccountId`.
     region: usize,
+    account: usize,
 }
 
 /// The properties a reference to a resource reads: its physical name and IAM path.
@@ -124,17 +133,18 @@ impl<'a, 't> Analysis<'a, 't> {
             notes: HashMap::new(),
             candidates: HashMap::new(),
             region: tpl.parameters.len(),
+            account: tpl.parameters.len() + 1,
         }
     }
 
     fn words(&self) -> usize {
-        (self.region + 1).div_ceil(64)
+        (self.account + 1).div_ceil(64)
     }
 
     /// The parameters (and region) a resource's judged properties read, in any way.
     fn inputs_of(&mut self, resource: usize) -> Rendered<Vec<usize>> {
         let bits = self.closure_of(Vertex::Judged(resource))?;
-        Ok((0..=self.region)
+        Ok((0..=self.account)
             .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
             .collect())
     }
@@ -256,6 +266,8 @@ impl<'a, 't> Analysis<'a, 't> {
             out.inputs.push(i);
         } else if name == "AWS::Region" {
             out.inputs.push(self.region);
+        } else if name == "AWS::AccountId" {
+            out.inputs.push(self.account);
         } else if let Some(i) = self.tpl.resource_index(name) {
             out.edges.push(Vertex::Name(i));
         }
@@ -275,6 +287,7 @@ impl<'a, 't> Analysis<'a, 't> {
         }
         match name {
             "AWS::Region" => Some(self.region),
+            "AWS::AccountId" => Some(self.account),
             _ => self.tpl.parameter_index(name),
         }
     }
@@ -398,10 +411,11 @@ impl<'a, 't> Analysis<'a, 't> {
             }
         }
         let regions = self.regions(reads.contains(&self.region), inputs);
+        let accounts = self.accounts(reads.contains(&self.account), inputs);
         let count = varying
             .iter()
             .map(|(_, c)| c.len())
-            .chain([regions.0.len()])
+            .chain([regions.0.len(), accounts.0.len()])
             .try_fold(1usize, |n, k| n.checked_mul(k))
             .unwrap_or(usize::MAX);
         let line = self.tpl.resources[resource].1.line;
@@ -414,10 +428,13 @@ impl<'a, 't> Analysis<'a, 't> {
             );
         }
         let (region_values, region_known) = regions;
+        let (account_values, account_known) = accounts;
         let mut out = vec![Deploy {
             params,
             region: region_values[0].clone(),
             region_known,
+            account: account_values[0].clone(),
+            account_known,
             when: None,
             first: true,
         }];
@@ -439,7 +456,42 @@ impl<'a, 't> Analysis<'a, 't> {
                 );
             });
         }
+        if account_values.len() > 1 {
+            let stand_in = inputs.account;
+            out = spread(&out, &account_values, |deploy, account, i| {
+                deploy.account = account.clone();
+                // The stand-in is "any other account": no known account.
+                deploy.account_known = account != stand_in;
+                deploy.first &= i == 0;
+                let shown = match account == stand_in {
+                    true => "any other account".to_owned(),
+                    false => tick(account),
+                };
+                add_when(&mut deploy.when, &format!("`AWS::AccountId` = {shown}"));
+            });
+        }
         Ok(out)
+    }
+
+    /// The accounts a resource is judged in: the given one; else, where a mapping or condition
+    /// names accounts, each of them (and any other where a condition compares it); else the
+    /// stand-in for whichever account deploys.
+    fn accounts(&self, reads_account: bool, inputs: &Inputs) -> (Vec<String>, bool) {
+        let stand_in = || (vec![inputs.account.to_owned()], inputs.account_known);
+        if inputs.account_known {
+            return stand_in();
+        }
+        match self.notes.get(&self.account).filter(|_| reads_account) {
+            Some(notes) if !notes.literals.is_empty() => {
+                let mut accounts: Vec<String> = Vec::new();
+                if notes.compared {
+                    accounts.push(inputs.account.to_owned());
+                }
+                accounts.extend(notes.literals.iter().cloned());
+                (accounts, true)
+            }
+            _ => stand_in(),
+        }
     }
 
     /// The regions a resource is judged in, and whether they are known.

@@ -21,8 +21,6 @@ const NODE_COST: usize = 16;
 
 /// The deployment every deploy of a file shares.
 pub struct Deployment<'a> {
-    /// `AWS::AccountId`: `--account`, else a stand-in for "the deploying account".
-    pub account: &'a str,
     pub partition: &'a str,
     pub stack_name: &'a str,
     /// What is left of the file's rendering budget.
@@ -352,7 +350,7 @@ impl<'a, 't> Env<'a, 't> {
         let d = self.deployment;
         let region = self.deploy.region.as_str();
         match target {
-            "AWS::AccountId" => return self.text(d.account.to_owned(), line),
+            "AWS::AccountId" => return self.text(self.deploy.account.clone(), line),
             "AWS::Region" => return self.text(region.to_owned(), line),
             "AWS::Partition" => return self.text(d.partition.to_owned(), line),
             "AWS::URLSuffix" => return self.text(self.url_suffix().to_owned(), line),
@@ -361,7 +359,7 @@ impl<'a, 't> Env<'a, 't> {
                 return self.text(
                     format!(
                         "arn:{}:cloudformation:{region}:{}:stack/{}/00000000-0000-0000-0000-000000000000",
-                        d.partition, d.account, d.stack_name
+                        d.partition, self.deploy.account, d.stack_name
                     ),
                     line,
                 );
@@ -491,6 +489,7 @@ impl<'a, 't> Env<'a, 't> {
     fn attribute(&self, id: &str, attribute: &str, line: usize) -> Rendered<String> {
         let d = self.deployment;
         let region = &self.deploy.region;
+        let account = &self.deploy.account;
         let index = self.tpl.resource_index(id);
         let resource = index.map(|i| self.tpl.resources[i].1);
         let type_name = resource
@@ -506,35 +505,31 @@ impl<'a, 't> Env<'a, 't> {
         let name = |i: usize| self.physical_name(i, line);
         match (resource.zip(index), type_name, attribute) {
             (Some((r, i)), "AWS::IAM::Role", "Arn") => Ok(format!(
-                "arn:{}:iam::{}:role{}{}",
+                "arn:{}:iam::{account}:role{}{}",
                 d.partition,
-                d.account,
                 path(r)?,
                 name(i)?
             )),
             (Some((r, i)), "AWS::IAM::User", "Arn") => Ok(format!(
-                "arn:{}:iam::{}:user{}{}",
+                "arn:{}:iam::{account}:user{}{}",
                 d.partition,
-                d.account,
                 path(r)?,
                 name(i)?
             )),
             (Some((_, i)), "AWS::ECR::Repository", "Arn") => Ok(format!(
-                "arn:{}:ecr:{region}:{}:repository/{}",
+                "arn:{}:ecr:{region}:{account}:repository/{}",
                 d.partition,
-                d.account,
                 name(i)?
             )),
             (Some((_, i)), "AWS::ECR::Repository", "RepositoryUri") => Ok(format!(
-                "{}.dkr.ecr.{region}.{}/{}",
-                d.account,
+                "{account}.dkr.ecr.{region}.{}/{}",
                 self.url_suffix(),
                 name(i)?
             )),
             // SAM: a function without `Role` gets `<Function>Role`.
             (None, _, "Arn") if self.sam_function_role(id) => Ok(format!(
-                "arn:{}:iam::{}:role/{}-{id}",
-                d.partition, d.account, d.stack_name
+                "arn:{}:iam::{account}:role/{}-{id}",
+                d.partition, d.stack_name
             )),
             (None, _, _) => fail(
                 line,
