@@ -449,54 +449,61 @@ impl ResourceReport {
     /// Adds the outcome of judging one rendering (`when`: under which parameter values);
     /// identical findings and problems are kept once.
     pub fn add(&mut self, outcome: Result<Vec<Finding>, Problem>, when: Option<&str>) {
+        let when = when.map(str::to_owned);
         match outcome {
             Ok(findings) => {
-                for mut finding in findings {
-                    finding.when = when.map(str::to_owned);
-                    self.add_finding(finding);
+                for finding in findings {
+                    let same = |f: &&mut Finding| {
+                        f.line == finding.line && f.violation == finding.violation
+                    };
+                    match self.findings.iter_mut().find(same) {
+                        Some(known) => or_when(&mut known.when, when.clone()),
+                        None => self.findings.push(Finding {
+                            when: when.clone(),
+                            ..finding
+                        }),
+                    }
                 }
             }
-            Err(mut problem) => {
-                problem.when = when.map(str::to_owned);
-                let known = self
-                    .problems
-                    .iter()
-                    .any(|p| p.line == problem.line && p.message == problem.message);
-                if !known {
-                    self.problems.push(problem);
+            Err(problem) => {
+                let same =
+                    |p: &&mut Problem| p.line == problem.line && p.message == problem.message;
+                match self.problems.iter_mut().find(same) {
+                    Some(known) => or_when(&mut known.when, when),
+                    None => self.problems.push(Problem { when, ..problem }),
                 }
             }
-        }
-    }
-
-    fn add_finding(&mut self, finding: Finding) {
-        let same = |f: &Finding| f.line == finding.line && f.violation == finding.violation;
-        match self.findings.iter_mut().find(|f| same(f)) {
-            // Found under other values too: it holds under each of them.
-            Some(known) => match (&mut known.when, finding.when) {
-                (Some(a), Some(b)) if *a != b => {
-                    a.push_str(", or ");
-                    a.push_str(&b);
-                }
-                (a, _) if a.is_none() => {}
-                (a, None) => *a = None,
-                _ => {}
-            },
-            None => self.findings.push(finding),
         }
     }
 
     /// Turns "holds when A, or B, or C" into no condition when those are all the renderings.
     pub fn settle(&mut self, renderings: usize) {
+        let all = |when: &Option<String>| {
+            when.as_deref()
+                .is_some_and(|w| w.matches(", or ").count() + 1 == renderings)
+        };
         for finding in &mut self.findings {
-            let all = finding
-                .when
-                .as_deref()
-                .is_some_and(|w| w.matches(", or ").count() + 1 == renderings);
-            if all {
+            if all(&finding.when) {
                 finding.when = None;
             }
         }
+        for problem in &mut self.problems {
+            if all(&problem.when) {
+                problem.when = None;
+            }
+        }
+    }
+}
+
+/// Found under other values too: it holds under each of them (under all, once one says so).
+fn or_when(known: &mut Option<String>, when: Option<String>) {
+    match (known.as_mut(), when) {
+        (Some(a), Some(b)) if *a != b => {
+            a.push_str(", or ");
+            a.push_str(&b);
+        }
+        (Some(_), None) => *known = None,
+        _ => {}
     }
 }
 
@@ -791,5 +798,21 @@ mod tests {
         assert!(report.findings[0].when.is_some());
         report.settle(2);
         assert_eq!(report.findings[0].when, None);
+    }
+
+    #[test]
+    fn a_problem_under_every_deploy_holds_unconditionally_and_one_under_some_says_which() {
+        let problem = || Problem::not_rendered(3, "cannot render `Ref` `X`".into());
+        let mut report = ResourceReport::new("R", "t", ResourceKind::RepositoryPolicy, 1);
+        report.add(Err(problem()), Some("`Env` = `dev`"));
+        report.add(Err(problem()), Some("`Env` = `prod`"));
+        assert_eq!(report.problems.len(), 1);
+        report.settle(3);
+        assert_eq!(
+            report.problems[0].when.as_deref(),
+            Some("`Env` = `dev`, or `Env` = `prod`")
+        );
+        report.settle(2);
+        assert_eq!(report.problems[0].when, None);
     }
 }
