@@ -185,12 +185,10 @@ pub fn check_plan(file: &str, text: &str, settings: &Settings) -> FileReport {
         let report = match &resource.role {
             Role::Outside => continue,
             Role::Unknown => {
-                // Its own kind is not known; the report needs one, and a repository policy is
-                // what any ECR access comes down to.
                 let mut report = ResourceReport::new(
                     resource.address,
                     resource.type_name,
-                    ResourceKind::RepositoryPolicy,
+                    ResourceKind::Unknown,
                     resource.change.line,
                 );
                 report.add(
@@ -1456,6 +1454,7 @@ mod tests {
             files_kind: PolicyKind::Repository,
             files_scope: RegistryScope::default(),
             parameters: &[],
+            strict: false,
         };
         let report = check_plan("plan.json", text, &settings);
         if let Some(e) = report.error {
