@@ -4,6 +4,11 @@
 //! when reading is linear. Run: `cargo run --release -p ecr-policy-guard-core --example
 //! template_scale [MAX_MB]`. Measures; asserts nothing.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark tool: its output is its result"
+)]
+
 use ecr_policy_guard_core::RuleConfig;
 use ecr_policy_guard_core::iac::{self, Settings};
 use ecr_policy_guard_core::policy::{PolicyKind, RegistryScope};
