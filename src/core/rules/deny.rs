@@ -280,14 +280,13 @@ const REGISTRY_ACTIONS: [&str; 25] = [
     "ValidatePullThroughCacheRule",
 ];
 
-/// True for the exact name (no wildcard; any case, as IAM matches action names) of a
-/// registry-level ECR action. A pattern such as `ecr:GetAuthorization*` is not one: an action
-/// added later could match it and act on repositories.
+/// True for the exact name (any case, as IAM matches action names) of a registry-level ECR
+/// action. A pattern such as `ecr:GetAuthorization*` equals no name: an action added later
+/// could match it and act on repositories.
 fn is_registry_action(action: &str) -> bool {
     action
         .get(..4)
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("ecr:"))
-        && !action.contains(['*', '?'])
         && REGISTRY_ACTIONS.iter().any(|name| {
             action
                 .get(4..)

@@ -634,6 +634,43 @@ mod tests {
     }
 
     #[test]
+    fn only_null_false_on_the_same_key_requires_it() {
+        let present = |block: serde_json::Value| {
+            let text = serde_json::json!({"Version": V12, "Statement": {"Effect": "Allow",
+                "Principal": "*", "Action": "ecr:BatchGetImage",
+                "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"},
+                    "Null": block}}})
+            .to_string();
+            let policy = Policy::parse(&text).unwrap();
+            let limits = identity_limits(&policy.statements[0], true);
+            let limit = limits
+                .iter()
+                .find(|l| l.ident == IdentityKey::PrincipalOrgId)
+                .unwrap();
+            (limit.present, limit.restricts())
+        };
+        use serde_json::json;
+        assert_eq!(present(json!({"aws:PrincipalOrgID": false})), (true, true));
+        assert_eq!(
+            present(json!({"aws:PrincipalOrgID": "false"})),
+            (true, true)
+        );
+        assert_eq!(
+            present(json!({"AWS:principalorgid": [false, "false"]})),
+            (true, true)
+        );
+        for optional in [
+            json!({"aws:PrincipalOrgID": true}),
+            json!({"aws:PrincipalOrgID": [false, true]}),
+            json!({"aws:PrincipalOrgID": "False"}),
+            json!({"aws:PrincipalOrgID": 0}),
+            json!({"aws:PrincipalAccount": false}),
+        ] {
+            assert_eq!(present(optional.clone()), (false, false), "{optional}");
+        }
+    }
+
+    #[test]
     fn a_principal_arn_of_role_sessions_reaches_nobody() {
         let arn = |op, v| reach(V12, op, "aws:PrincipalArn", v);
         for (op, value) in [
