@@ -1,11 +1,12 @@
 //! What the guard does about an event: ignore it, accept it, alert, or revert.
 
 use crate::event::{Change, EventError, EventFacts, PolicyEvent, Subject, read_event};
-use crate::policy::{Policy, PolicyKind, RegistryScope, same_document};
+use crate::policy::{Policy, PolicyCopy, PolicyKind, RegistryScope, same_document};
 use crate::rules::{Owner, RuleConfig, Violation, invalid_policy};
 use crate::text::{plural, tick};
 use crate::waiver::MatchedWaiver;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -89,8 +90,9 @@ pub struct Outcome {
     #[serde(flatten)]
     pub facts: EventFacts,
     pub violations: Vec<Violation>,
-    /// A `SetRepositoryPolicy` event's two copies (the caller's text and ECR's stored copy) are
-    /// different documents: the verdict covers both.
+    /// A `SetRepositoryPolicy` (or `PutRegistryPolicy`, `PutReplicationConfiguration`) event's
+    /// two copies (the caller's and ECR's stored copy) are different documents, or one cannot be
+    /// read: the verdict covers both.
     pub copies_differ: bool,
     /// The waivers that matched a violation ([`crate::waiver::Waivers::apply`]), in config order.
     pub waivers: Vec<MatchedWaiver>,
@@ -104,8 +106,9 @@ pub fn evaluate(text: &str, rules: &RuleConfig, mode: Mode) -> Result<Outcome, E
 /// What a change is judged on: the policy texts of its kind (none: no policy), or a replication
 /// configuration.
 struct Judged<'e> {
-    /// The caller's text, then ECR's copy where the event carries a second one.
-    texts: Vec<&'e str>,
+    /// The caller's text, then ECR's copy where the event carries a second one, each with
+    /// which copy it is (which decides how long it may be).
+    texts: Vec<(&'e str, PolicyCopy)>,
     kind: PolicyKind,
     /// What "no policy" means for this subject: a repository without one is open to nobody's
     /// deny; a registry without one grants nothing.
@@ -143,18 +146,39 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         Change::Ignored { reason } => {
             return outcome(Action::Ignore, reason.clone(), Vec::new(), false);
         }
-        Change::Replication { configuration } => {
-            let violations = rules.check_replication(configuration, owner);
-            let finding = match (configuration.is_empty(), violations.len()) {
-                (true, _) => format!("{what} copies nothing to other registries"),
-                (false, 0) => format!("{what} copies images only to approved accounts"),
-                (false, n) => format!("{what} has {}", plural(n, "violation")),
+        Change::Replication { requested, stored } => {
+            // The union over both copies, as for policies: the caller's and ECR's.
+            let copies: Vec<&Result<_, String>> = requested.iter().chain(stored.iter()).collect();
+            let mut violations = Union::default();
+            for configuration in copies.iter().filter_map(|c| c.as_ref().ok()) {
+                violations.add(rules.check_replication(configuration, owner));
+            }
+            let violations = violations.into_vec();
+            let copies_differ = match copies.as_slice() {
+                [Ok(a), Ok(b)] => a != b,
+                [_, _] => true,
+                _ => false,
             };
+            let empty = event.change.replication().is_none_or(|r| r.is_empty());
+            let mut finding = match (empty, violations.len()) {
+                (true, 0) => format!("{what} copies nothing to other registries"),
+                (false, 0) => format!("{what} copies images only to approved accounts"),
+                (_, n) => format!("{what} has {}", plural(n, "violation")),
+            };
+            if let Some(Err(error)) = requested {
+                finding.push_str(&format!(
+                    " (judged on ECR's stored copy; the caller's copy cannot be read: {error})"
+                ));
+            } else if copies_differ {
+                finding.push_str(
+                    " (counting both copies: ECR stored a different configuration than the caller sent)",
+                );
+            }
             let (action, reason) = act(finding, &violations, mode, facts.subject);
-            return outcome(action, reason, violations, false);
+            return outcome(action, reason, violations, copies_differ);
         }
-        Change::Template { template } => Judged {
-            texts: template.repository_policy.as_deref().into_iter().collect(),
+        Change::Template { template, .. } => Judged {
+            texts: event.change.policy_copies(),
             kind: PolicyKind::Repository,
             none_violates: true,
             subject: match &template.repository_policy {
@@ -162,13 +186,8 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
                 None => format!("{what} has no repository policy"),
             },
         },
-        Change::PolicySet {
-            policy_text,
-            stored_text,
-        } => Judged {
-            texts: std::iter::once(policy_text.as_str())
-                .chain(stored_text.as_deref())
-                .collect(),
+        Change::PolicySet { .. } => Judged {
+            texts: event.change.policy_copies(),
             kind,
             none_violates,
             subject: match registry {
@@ -189,7 +208,7 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
             },
         },
         Change::Observed { policy_text } => Judged {
-            texts: policy_text.as_deref().into_iter().collect(),
+            texts: event.change.policy_copies(),
             kind,
             none_violates,
             subject: match (policy_text, registry) {
@@ -204,17 +223,17 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
     let parsed: Vec<Result<Policy, _>> = judged
         .texts
         .iter()
-        .map(|t| Policy::parse_kind(t, judged.kind, scope))
+        .map(|(text, copy)| Policy::parse_copy(text, judged.kind, scope, *copy))
         .collect();
     let copies_differ = match (judged.texts.as_slice(), parsed.as_slice()) {
-        ([a, b], [Ok(_), Ok(_)]) => !same_document(a, b),
+        ([(a, _), (b, _)], [Ok(_), Ok(_)]) => !same_document(a, b),
         ([_, _], _) => true,
         _ => false,
     };
     let (violations, finding) = if parsed.is_empty() {
         let violations = match (judged.none_violates, &event.change) {
             (false, _) => Vec::new(),
-            (true, Change::Template { template }) => {
+            (true, Change::Template { template, .. }) => {
                 rules.check_template(template, owner).unwrap_or_default()
             }
             (true, _) => rules.check_no_policy(),
@@ -234,18 +253,14 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
         );
     } else {
         // The union of what each readable copy breaks: the caller's and the one ECR stored.
-        let mut violations: Vec<Violation> = Vec::new();
+        let mut union = Union::default();
         for policy in parsed.iter().flatten() {
-            let found = match judged.kind {
+            union.add(match judged.kind {
                 PolicyKind::Repository => rules.check(policy, owner),
                 PolicyKind::Registry => rules.check_registry(policy, owner),
-            };
-            for v in found {
-                if !violations.contains(&v) {
-                    violations.push(v);
-                }
-            }
+            });
         }
+        let violations = union.into_vec();
         let mut finding = match violations.len() {
             0 => format!("{subject} complies with every rule"),
             n => format!("{subject} has {}", plural(n, "violation")),
@@ -263,6 +278,49 @@ pub fn decide(event: &PolicyEvent, rules: &RuleConfig, mode: Mode) -> Outcome {
     };
     let (action, reason) = act(finding, &violations, mode, facts.subject);
     outcome(action, reason, violations, copies_differ)
+}
+
+/// The violations of every copy judged, each once, in the order found. A set keeps it linear:
+/// ECR's stored copy may hold thousands of grants, and comparing each with all before it was
+/// quadratic.
+#[derive(Default)]
+struct Union {
+    violations: Vec<Violation>,
+    seen: HashSet<ViolationKey>,
+}
+
+/// Every field a fresh violation has (none carries a waiver before the waivers are applied).
+type ViolationKey = (
+    crate::rules::RuleId,
+    Option<usize>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Vec<String>,
+);
+
+impl Union {
+    fn add(&mut self, found: Vec<Violation>) {
+        for v in found {
+            let key = (
+                v.rule,
+                v.statement,
+                v.sid.clone(),
+                v.principal.clone(),
+                v.via.clone(),
+                v.message.to_string(),
+                v.resources.clone(),
+            );
+            if self.seen.insert(key) {
+                self.violations.push(v);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<Violation> {
+        self.violations
+    }
 }
 
 /// The action for a finding, and the reason that says what will happen.

@@ -3,6 +3,7 @@
 //! registry policy, a repository creation template or the replication configuration.
 
 use crate::json::{Json, JsonError};
+use crate::policy::PolicyCopy;
 use crate::registry::{CreationTemplate, Replication};
 use crate::text::tick;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -17,6 +18,10 @@ pub const MAX_EVENT_BYTES: usize = 1 << 20;
 pub const API_CALL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 /// The `eventSource` of private ECR registries (ECR Public is `ecr-public.amazonaws.com`).
 pub const ECR_EVENT_SOURCE: &str = "ecr.amazonaws.com";
+/// The EventBridge `source` of ECR's events. EventBridge reserves `aws.` sources for AWS
+/// services (`PutEvents` refuses them), so an envelope with any other source was put by
+/// someone, not delivered from CloudTrail.
+pub const ECR_ENVELOPE_SOURCE: &str = "aws.ecr";
 
 /// An event the guard cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -203,38 +208,98 @@ impl Payload {
 pub enum Change {
     /// The event is not a policy change the guard judges.
     Ignored { reason: String },
-    /// `SetRepositoryPolicy`: the policy text as the caller sent it, and ECR's stored copy
-    /// (`responseElements.policyText`) when the event carries both.
+    /// `SetRepositoryPolicy` (or `PutRegistryPolicy`): the policy text as the caller sent it
+    /// (`requestParameters.policyText`) and ECR's stored copy (`responseElements.policyText`),
+    /// each where the event carries it; at least one is there.
     PolicySet {
-        policy_text: String,
+        caller_text: Option<String>,
         stored_text: Option<String>,
     },
     /// `DeleteRepositoryPolicy` or `CreateRepository`: the repository has no policy now.
-    /// For a deletion, the deleted text when the event carries it.
+    /// For a deletion, the deleted text when the event carries it (ECR's stored copy, from
+    /// `responseElements`).
     NoPolicy {
         call: ApiCall,
         deleted_policy: Option<String>,
     },
     /// Not an event: a repository's (or the registry's) live policy, or none, as the scheduled
-    /// scan observes it.
+    /// scan observes it (ECR's stored copy).
     Observed { policy_text: Option<String> },
-    /// A creation template as created or updated (or as the scan observes it).
-    Template { template: CreationTemplate },
-    /// A replication configuration as put (or as the scan observes it).
-    Replication { configuration: Replication },
+    /// A creation template as created or updated (or as the scan observes it), with which copy
+    /// its policy is: ECR's (the response's template, the scan) or the caller's (the request).
+    Template {
+        template: CreationTemplate,
+        copy: PolicyCopy,
+    },
+    /// A replication configuration as put: the caller's copy (`requestParameters`) and ECR's
+    /// (`responseElements`, or what the scan observes), each read or why it cannot be, where
+    /// present; at least one is readable.
+    Replication {
+        requested: Option<Result<Replication, String>>,
+        stored: Option<Result<Replication, String>>,
+    },
 }
 
 impl Change {
-    /// The policy text the change is about: the one set (as the caller sent it), the one
-    /// deleted, the one observed, a template's, or a replication configuration as JSON.
+    /// The policy text the change is about: the one set (as the caller sent it, else as ECR
+    /// stored it), the one deleted, the one observed, a template's, or a replication
+    /// configuration as JSON.
     pub fn policy_text(&self) -> Option<String> {
         match self {
-            Change::PolicySet { policy_text, .. } => Some(policy_text.clone()),
+            Change::PolicySet {
+                caller_text,
+                stored_text,
+            } => caller_text.clone().or_else(|| stored_text.clone()),
             Change::NoPolicy { deleted_policy, .. } => deleted_policy.clone(),
             Change::Observed { policy_text } => policy_text.clone(),
-            Change::Template { template } => template.repository_policy.clone(),
-            Change::Replication { configuration } => Some(configuration.to_json_text()),
+            Change::Template { template, .. } => template.repository_policy.clone(),
+            Change::Replication { .. } => self.replication().map(|r| r.to_json_text()),
             Change::Ignored { .. } => None,
+        }
+    }
+
+    /// Every policy text the change carries, with which copy it is: the caller's first, then
+    /// ECR's.
+    pub fn policy_copies(&self) -> Vec<(&str, PolicyCopy)> {
+        match self {
+            Change::PolicySet {
+                caller_text,
+                stored_text,
+            } => caller_text
+                .as_deref()
+                .map(|t| (t, PolicyCopy::Caller))
+                .into_iter()
+                .chain(stored_text.as_deref().map(|t| (t, PolicyCopy::Stored)))
+                .collect(),
+            Change::NoPolicy { deleted_policy, .. } => deleted_policy
+                .as_deref()
+                .map(|t| (t, PolicyCopy::Stored))
+                .into_iter()
+                .collect(),
+            Change::Observed { policy_text } => policy_text
+                .as_deref()
+                .map(|t| (t, PolicyCopy::Stored))
+                .into_iter()
+                .collect(),
+            Change::Template { template, copy } => template
+                .repository_policy
+                .as_deref()
+                .map(|t| (t, *copy))
+                .into_iter()
+                .collect(),
+            Change::Replication { .. } | Change::Ignored { .. } => Vec::new(),
+        }
+    }
+
+    /// A replication change's configuration as ECR holds it: its readable stored copy, else
+    /// the caller's.
+    pub fn replication(&self) -> Option<&Replication> {
+        match self {
+            Change::Replication { requested, stored } => stored
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .or_else(|| requested.as_ref().and_then(|r| r.as_ref().ok())),
+            _ => None,
         }
     }
 
@@ -243,11 +308,11 @@ impl Change {
     pub fn resulting_policy(&self) -> Option<&str> {
         match self {
             Change::PolicySet {
-                policy_text,
+                caller_text,
                 stored_text,
-            } => Some(stored_text.as_deref().unwrap_or(policy_text)),
+            } => stored_text.as_deref().or(caller_text.as_deref()),
             Change::Observed { policy_text } => policy_text.as_deref(),
-            Change::Template { template } => template.repository_policy.as_deref(),
+            Change::Template { template, .. } => template.repository_policy.as_deref(),
             Change::NoPolicy { .. } | Change::Ignored { .. } | Change::Replication { .. } => None,
         }
     }
@@ -296,7 +361,10 @@ impl PolicyEvent {
                 template_prefix: Some(template.prefix.clone()),
                 ..scan_facts(Subject::CreationTemplate, registry_id, region)
             },
-            change: Change::Template { template },
+            change: Change::Template {
+                template,
+                copy: PolicyCopy::Stored,
+            },
         }
     }
 
@@ -308,7 +376,10 @@ impl PolicyEvent {
     ) -> PolicyEvent {
         PolicyEvent {
             facts: scan_facts(Subject::Replication, registry_id, region),
-            change: Change::Replication { configuration },
+            change: Change::Replication {
+                requested: None,
+                stored: Some(Ok(configuration)),
+            },
         }
     }
 }
@@ -430,6 +501,20 @@ pub fn read_event(text: &str) -> Result<Payload, EventError> {
                         "`detail-type` {} is not {}",
                         tick(&envelope.detail_type),
                         tick(API_CALL_DETAIL_TYPE)
+                    ),
+                },
+            }));
+        }
+        // Only ECR's own events are acted on: what `detail` claims is worth nothing in an
+        // envelope anyone could have put.
+        if envelope.source != ECR_ENVELOPE_SOURCE {
+            return Ok(Payload::Change(PolicyEvent {
+                facts,
+                change: Change::Ignored {
+                    reason: format!(
+                        "`source` {} is not {}: ECR's API calls arrive from EventBridge with that source, which only AWS can publish, so this event was not delivered by ECR",
+                        tick(&envelope.source),
+                        tick(ECR_ENVELOPE_SOURCE)
                     ),
                 },
             }));
@@ -565,20 +650,15 @@ fn read_record(
         |what: &str| EventError::Malformed(format!("{} event has no {what}", tick(call.as_str())));
     let change = match call {
         ApiCall::SetRepositoryPolicy | ApiCall::PutRegistryPolicy => {
-            let (policy_text, stored_text) = match (
-                request.as_ref().and_then(|r| r.policy_text.clone()),
-                response.and_then(|r| r.policy_text),
-            ) {
-                (Some(caller), stored) => (caller, stored),
-                (None, Some(stored)) => (stored, None),
-                (None, None) => {
-                    return Err(malformed(&format!(
-                        "`{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
-                    )));
-                }
-            };
+            let caller_text = request.as_ref().and_then(|r| r.policy_text.clone());
+            let stored_text = response.and_then(|r| r.policy_text);
+            if caller_text.is_none() && stored_text.is_none() {
+                return Err(malformed(&format!(
+                    "`{prefix}requestParameters.policyText` or `{prefix}responseElements.policyText`"
+                )));
+            }
             Change::PolicySet {
-                policy_text,
+                caller_text,
                 stored_text,
             }
         }
@@ -594,10 +674,14 @@ fn read_record(
             // The response holds the whole template as ECR stored it: the state after the call,
             // even for an update that did not send a policy. Without one, only a create says
             // what the template holds (what it does not send, it does not have).
-            let repository_policy = match (response_template, &request) {
-                (Some(stored), _) => stored.repository_policy.clone(),
-                (None, Some(r)) if r.repository_policy.is_some() => r.repository_policy.clone(),
-                (None, _) if call == ApiCall::CreateRepositoryCreationTemplate => None,
+            let (repository_policy, copy) = match (response_template, &request) {
+                (Some(stored), _) => (stored.repository_policy.clone(), PolicyCopy::Stored),
+                (None, Some(r)) if r.repository_policy.is_some() => {
+                    (r.repository_policy.clone(), PolicyCopy::Caller)
+                }
+                (None, _) if call == ApiCall::CreateRepositoryCreationTemplate => {
+                    (None, PolicyCopy::Caller)
+                }
                 (None, _) => {
                     return Err(malformed(&format!(
                         "`{prefix}responseElements.repositoryCreationTemplate` or `{prefix}requestParameters.repositoryPolicy`: it does not say which policy the template now holds"
@@ -614,23 +698,37 @@ fn read_record(
                     applied_for,
                     repository_policy,
                 },
+                copy,
             }
         }
         ApiCall::PutReplicationConfiguration => {
-            let value = request
-                .and_then(|r| r.replication_configuration)
-                .or_else(|| response.and_then(|r| r.replication_configuration))
-                .ok_or_else(|| {
-                    malformed(&format!(
+            // Both copies, as for policies: each read on its own, judged where readable.
+            let read = |value: Option<Value>, place: &str| {
+                value.map(|v| {
+                    Replication::from_value(&v)
+                        .map_err(|e| format!("`{prefix}{place}.replicationConfiguration`: {e}"))
+                })
+            };
+            let requested = read(
+                request.and_then(|r| r.replication_configuration),
+                "requestParameters",
+            );
+            let stored = read(
+                response.and_then(|r| r.replication_configuration),
+                "responseElements",
+            );
+            let readable = |copy: &Option<Result<Replication, String>>| {
+                copy.as_ref().is_some_and(Result::is_ok)
+            };
+            if !readable(&requested) && !readable(&stored) {
+                return Err(match requested.or(stored) {
+                    Some(Err(e)) => EventError::Malformed(e),
+                    _ => malformed(&format!(
                         "`{prefix}requestParameters.replicationConfiguration`"
-                    ))
-                })?;
-            let configuration = Replication::from_value(&value).map_err(|e| {
-                EventError::Malformed(format!(
-                    "`{prefix}requestParameters.replicationConfiguration`: {e}"
-                ))
-            })?;
-            Change::Replication { configuration }
+                    )),
+                });
+            }
+            Change::Replication { requested, stored }
         }
     };
     Ok(PolicyEvent { facts, change })
@@ -749,9 +847,16 @@ mod tests {
         assert_eq!(
             read.change,
             Change::PolicySet {
-                policy_text: "caller".into(),
+                caller_text: Some("caller".into()),
                 stored_text: Some("ecr copy".into())
             }
+        );
+        assert_eq!(
+            read.change.policy_copies(),
+            [
+                ("caller", PolicyCopy::Caller),
+                ("ecr copy", PolicyCopy::Stored)
+            ]
         );
         assert_eq!(read.change.resulting_policy(), Some("ecr copy"));
         let copy_only = record(
@@ -763,9 +868,95 @@ mod tests {
         assert_eq!(
             read.change,
             Change::PolicySet {
-                policy_text: "ecr copy".into(),
-                stored_text: None
+                caller_text: None,
+                stored_text: Some("ecr copy".into())
             }
+        );
+        // ECR's copy alone is still ECR's copy, read with its own bound.
+        assert_eq!(
+            read.change.policy_copies(),
+            [("ecr copy", PolicyCopy::Stored)]
+        );
+        assert_eq!(read.change.policy_text().as_deref(), Some("ecr copy"));
+    }
+
+    #[test]
+    fn only_envelopes_from_ecr_are_judged() {
+        let detail = record(
+            "SetRepositoryPolicy",
+            json!({"requestParameters": {"repositoryName": "team/app", "policyText": "{}"}}),
+        );
+        let envelope = |source: &str| {
+            json!({"version": "0", "id": "x", "detail-type": API_CALL_DETAIL_TYPE,
+                "source": source, "account": "123456789012", "region": "eu-west-1",
+                "detail": detail})
+            .to_string()
+        };
+        let real = policy_event(&envelope("aws.ecr"));
+        assert!(matches!(real.change, Change::PolicySet { .. }));
+        for forged in ["com.attacker.app", "aws.ecr-public", "AWS.ECR", "aws.ecr "] {
+            let read = policy_event(&envelope(forged));
+            let Change::Ignored { reason } = read.change else {
+                panic!("{forged}: not ignored")
+            };
+            assert!(
+                reason.contains(&format!("`source` {}", tick(forged))),
+                "{reason}"
+            );
+        }
+        // A bare CloudTrail record has no envelope to check.
+        assert!(matches!(
+            policy_event(&detail.to_string()).change,
+            Change::PolicySet { .. }
+        ));
+    }
+
+    #[test]
+    fn both_copies_of_a_replication_configuration_are_kept() {
+        let config = |account: &str| json!({"rules": [{"destinations": [{"region": "us-east-1", "registryId": account}]}]});
+        let event = |request: Value, response: Value| {
+            record(
+                "PutReplicationConfiguration",
+                json!({"requestParameters": {"replicationConfiguration": request},
+                    "responseElements": {"replicationConfiguration": response}}),
+            )
+            .to_string()
+        };
+        let read = policy_event(&event(config("444455556666"), config("555566667777")));
+        let Change::Replication { requested, stored } = &read.change else {
+            panic!("not a replication change")
+        };
+        assert_eq!(
+            requested.as_ref().unwrap().as_ref().unwrap().rules[0].destinations[0].registry_id,
+            "444455556666"
+        );
+        assert_eq!(
+            read.change.replication().unwrap().rules[0].destinations[0].registry_id,
+            "555566667777",
+            "ECR's copy is the state"
+        );
+        assert!(stored.as_ref().unwrap().is_ok());
+        // An unreadable caller copy beside a readable one of ECR's: kept, with why.
+        let read = policy_event(&event(json!({"rules": 5}), config("555566667777")));
+        let Change::Replication { requested, .. } = &read.change else {
+            panic!("not a replication change")
+        };
+        assert!(
+            requested
+                .as_ref()
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .contains("requestParameters.replicationConfiguration"),
+            "{requested:?}"
+        );
+        // Neither readable: malformed, naming the caller's copy.
+        let err = read_event(&event(json!({"rules": 5}), json!({"rules": 6})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`requestParameters.replicationConfiguration`"),
+            "{err}"
         );
     }
 

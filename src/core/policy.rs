@@ -12,8 +12,46 @@ use crate::text::{escape, tick};
 use std::borrow::Cow;
 use std::fmt;
 
-/// ECR's limit on the length of a repository policy, in characters.
+/// ECR's limit on the policy text a caller sends (`SetRepositoryPolicy`, `PutRegistryPolicy`, a
+/// creation template's `repositoryPolicy`), in characters: also the limit on what the guard
+/// writes and on the files `check` reads.
 pub const MAX_POLICY_CHARS: usize = 10_240;
+
+/// The longest copy of a policy ECR itself returns (`responseElements`, `GetRepositoryPolicy`,
+/// `GetRegistryPolicy`, creation templates, the stored copies inside CloudTrail history), in
+/// characters. ECR re-serializes what it stores with the layout of Jackson's
+/// `DefaultPrettyPrinter` (`" : "` between key and value, a line and two spaces of indentation
+/// per object level, arrays on one line): a quarter to three times the caller's compact text.
+/// The bound is the worst case of that serializer over a caller text within
+/// [`MAX_POLICY_CHARS`]: a policy's objects nest at most four deep, so a member gains at most a
+/// line break, eight spaces and two around its colon (under four times its shortest form,
+/// `"":0`), and a string character at most twelve (a character outside the Basic Multilingual
+/// Plane written as two `\uXXXX` escapes, should ECR escape non-ASCII). Twelve times the caller's
+/// limit therefore covers every copy ECR can produce; a property test holds a Jackson-style
+/// printer to it.
+pub const MAX_STORED_POLICY_CHARS: usize = 12 * MAX_POLICY_CHARS;
+
+/// Which copy of a policy a text is, which decides how long it may be: the caller's (held to
+/// ECR's limit on what a caller sends) or ECR's stored re-serialization of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PolicyCopy {
+    /// What a caller sent (`requestParameters`), a file `check` reads, what the guard writes.
+    #[default]
+    Caller,
+    /// What ECR stored and returns (`responseElements`, `GetRepositoryPolicy`,
+    /// `GetRegistryPolicy`, `DescribeRepositoryCreationTemplates`).
+    Stored,
+}
+
+impl PolicyCopy {
+    /// The longest text of this copy the parser reads, in characters.
+    pub fn max_chars(self) -> usize {
+        match self {
+            PolicyCopy::Caller => MAX_POLICY_CHARS,
+            PolicyCopy::Stored => MAX_STORED_POLICY_CHARS,
+        }
+    }
+}
 
 /// A policy that failed to parse or validate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,10 +60,21 @@ pub enum PolicyError {
     Json(JsonError),
     #[error("policy must be a JSON object, found {0}")]
     NotObject(&'static str),
-    #[error("policy is {chars} characters; ECR's limit is {MAX_POLICY_CHARS}")]
-    TooLong { chars: usize },
+    #[error("{}", too_long(*chars, *copy))]
+    TooLong { chars: usize, copy: PolicyCopy },
     #[error("{place}: {problem}")]
     Invalid { place: Place, problem: String },
+}
+
+fn too_long(chars: usize, copy: PolicyCopy) -> String {
+    match copy {
+        PolicyCopy::Caller => {
+            format!("policy is {chars} characters; ECR's limit is {MAX_POLICY_CHARS}")
+        }
+        PolicyCopy::Stored => format!(
+            "ECR's stored copy of the policy is {chars} characters; no copy ECR makes of a policy within its limit of {MAX_POLICY_CHARS} is longer than {MAX_STORED_POLICY_CHARS}"
+        ),
+    }
 }
 
 impl PolicyError {
@@ -258,34 +307,58 @@ pub struct Policy<'a> {
 }
 
 impl<'a> Policy<'a> {
-    /// Parses and validates a repository policy; strings borrow from `text` where possible.
+    /// Parses and validates a repository policy as a caller sends it (at most
+    /// [`MAX_POLICY_CHARS`]); strings borrow from `text` where possible.
     pub fn parse(text: &'a str) -> Result<Policy<'a>, PolicyError> {
-        Policy::parse_with(text, Grammar::Repository)
+        Policy::parse_with(text, Grammar::Repository, PolicyCopy::Caller)
     }
 
-    /// Parses and validates a registry policy of the registry `scope` names (as far as known).
+    /// Parses and validates ECR's stored copy of a repository policy (at most
+    /// [`MAX_STORED_POLICY_CHARS`]).
+    pub fn parse_stored(text: &'a str) -> Result<Policy<'a>, PolicyError> {
+        Policy::parse_with(text, Grammar::Repository, PolicyCopy::Stored)
+    }
+
+    /// Parses and validates a registry policy of the registry `scope` names (as far as known),
+    /// as a caller sends it.
     pub fn parse_registry(text: &'a str, scope: RegistryScope) -> Result<Policy<'a>, PolicyError> {
-        Policy::parse_with(text, Grammar::Registry(scope))
+        Policy::parse_with(text, Grammar::Registry(scope), PolicyCopy::Caller)
     }
 
-    /// Parses a policy of either kind (`scope` is read for registry policies only).
+    /// Parses a caller's policy of either kind (`scope` is read for registry policies only).
     pub fn parse_kind(
         text: &'a str,
         kind: PolicyKind,
         scope: RegistryScope,
     ) -> Result<Policy<'a>, PolicyError> {
-        match kind {
-            PolicyKind::Repository => Policy::parse(text),
-            PolicyKind::Registry => Policy::parse_registry(text, scope),
-        }
+        Policy::parse_copy(text, kind, scope, PolicyCopy::Caller)
     }
 
-    fn parse_with(text: &'a str, grammar: Grammar) -> Result<Policy<'a>, PolicyError> {
+    /// Parses a policy of either kind as the given copy: the caller's, or ECR's stored one.
+    pub fn parse_copy(
+        text: &'a str,
+        kind: PolicyKind,
+        scope: RegistryScope,
+        copy: PolicyCopy,
+    ) -> Result<Policy<'a>, PolicyError> {
+        let grammar = match kind {
+            PolicyKind::Repository => Grammar::Repository,
+            PolicyKind::Registry => Grammar::Registry(scope),
+        };
+        Policy::parse_with(text, grammar, copy)
+    }
+
+    fn parse_with(
+        text: &'a str,
+        grammar: Grammar,
+        copy: PolicyCopy,
+    ) -> Result<Policy<'a>, PolicyError> {
         // Counting characters is linear; the cheap byte test skips it for most policies.
-        if text.len() > MAX_POLICY_CHARS {
+        let limit = copy.max_chars();
+        if text.len() > limit {
             let chars = text.chars().count();
-            if chars > MAX_POLICY_CHARS {
-                return Err(PolicyError::TooLong { chars });
+            if chars > limit {
+                return Err(PolicyError::TooLong { chars, copy });
             }
         }
         let json = Json::parse(text).map_err(PolicyError::Json)?;
@@ -559,6 +632,17 @@ fn principal_from_json<'a>(json: &Json<'a>, element: &str) -> Result<Principal<'
                 if let Some(problem) = values.iter().find_map(|v| principal_value_problem(kind, v)) {
                     return Err(format!("`{element}.{}` value {problem}", kind.as_str()));
                 }
+                // IAM documents `*` only as `"Principal": "*"` or `{"AWS": "*"}` ("All
+                // principals"); in a `Principal` the guard reads `{"Service": "*"}` as everyone,
+                // so under `NotPrincipal` it would exempt it knows not whom.
+                if element == "NotPrincipal"
+                    && kind == PrincipalType::Service
+                    && values.iter().any(|v| v == "*")
+                {
+                    return Err(
+                        "`NotPrincipal.Service` value `*` is not a principal IAM documents (`*` is only `\"Principal\": \"*\"` or `{\"AWS\": \"*\"}`); name the service principals to exempt".into(),
+                    );
+                }
                 Ok((kind, values))
             })
             .map(Principal::Typed),
@@ -594,17 +678,12 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
             ));
         }
         // IAM compares condition keys without regard to case: two spellings are one key.
-        for (i, (key, _)) in entries.iter().enumerate() {
-            if entries[..i]
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case(key))
-            {
-                return Err(format!(
-                    "duplicate key {} in `Condition.{}` (condition keys are compared without regard to case)",
-                    tick(key),
-                    escape(operator)
-                ));
-            }
+        if let Some(key) = duplicate_ignoring_case(entries) {
+            return Err(format!(
+                "duplicate key {} in `Condition.{}` (condition keys are compared without regard to case)",
+                tick(key),
+                escape(operator)
+            ));
         }
         let entries = try_map(entries, |_, (key, value)| {
             let place = || format!("`Condition.{}.{}`", escape(operator), escape(key));
@@ -616,6 +695,26 @@ fn condition_from_json<'a>(json: &Json<'a>) -> Result<Vec<ConditionBlock<'a>>, S
             entries,
         })
     })
+}
+
+/// The first key that repeats an earlier one without regard to ASCII case. A few keys are
+/// compared pairwise; more through a set, so that a stored copy with thousands of keys in one
+/// operator is still read in linear time.
+fn duplicate_ignoring_case<'j, V>(entries: &'j [(Cow<'_, str>, V)]) -> Option<&'j str> {
+    const PAIRWISE: usize = 16;
+    if entries.len() <= PAIRWISE {
+        return entries.iter().enumerate().find_map(|(i, (key, _))| {
+            entries[..i]
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(key))
+                .then_some(key.as_ref())
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    entries
+        .iter()
+        .find(|(key, _)| !seen.insert(key.to_ascii_lowercase()))
+        .map(|(key, _)| key.as_ref())
 }
 
 /// Why a principal value is not one IAM accepts; `None` when it is.

@@ -178,7 +178,7 @@ impl CreationTemplate {
 }
 
 impl RuleConfig {
-    /// A template's policy judged as the repository policy it becomes (all four rules); a
+    /// A template's policy judged as the repository policy it becomes (every repository rule); a
     /// template without one creates repositories nothing denies by default.
     pub fn check_template(
         &self,

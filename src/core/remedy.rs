@@ -7,15 +7,15 @@
 
 use crate::event::{ApiCall, Change, EventFacts, Payload, PolicyEvent, Subject, read_event};
 use crate::policy::{
-    ActionElement, BaseOperator, ConditionBlock, ConditionValue, Effect, Operator, Policy,
-    PolicyError, PolicyKind, Principal, PrincipalElement, PrincipalType, RegistryScope, Statement,
-    Version, same_document,
+    ActionElement, BaseOperator, ConditionBlock, ConditionValue, Effect, MAX_POLICY_CHARS,
+    Operator, Policy, PolicyCopy, PolicyError, PolicyKind, Principal, PrincipalElement,
+    PrincipalType, RegistryScope, Statement, Version, same_document,
 };
 use crate::registry::Replication;
 use crate::rules::{Judge, Owner, RuleConfig};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// The `Sid` of the deny-by-default statement the guard writes.
 pub const DENY_BY_DEFAULT_SID: &str = "DenyByDefault";
@@ -149,9 +149,9 @@ pub enum RemedyError {
 }
 
 /// The offending policy with every violating grant removed: `Allow` + `NotPrincipal`
-/// statements, wildcard principals no allowed limit restricts, and non-allowlisted account roots
-/// (the whole statement when nothing is left to grant to), plus a deny-by-default statement when
-/// no statement qualifies as one.
+/// statements, wildcard principals no allowed limit restricts, non-allowlisted account roots and
+/// service principals no allowed source limit scopes (the whole statement when nothing is left
+/// to grant to), plus a deny-by-default statement when no statement qualifies as one.
 pub fn derive<'a>(policy: &Policy<'a>, account: &str, rules: &RuleConfig) -> Policy<'a> {
     let judge = Judge::new(rules, Owner::Account(account), policy);
     let statements: Vec<Statement<'a>> = policy
@@ -199,6 +199,7 @@ fn narrow<'a>(statement: &Statement<'a>, judge: &Judge) -> Option<Statement<'a>>
         return Some(statement.clone());
     }
     let wildcard_ok = judge.wildcard_allowed(statement);
+    let services_ok = judge.service_scoped(statement);
     let principal = match &statement.principal {
         PrincipalElement::NotPrincipal(_) => return None,
         PrincipalElement::Principal(Principal::Any) if wildcard_ok => Principal::Any,
@@ -213,7 +214,10 @@ fn narrow<'a>(statement: &Statement<'a>, judge: &Judge) -> Option<Statement<'a>>
                             let wildcard = v.as_ref() == "*" && !wildcard_ok;
                             let root = *kind == PrincipalType::Aws
                                 && judge.rules.forbidden_root(v).is_some();
-                            !(wildcard || root)
+                            let service = *kind == PrincipalType::Service
+                                && v.as_ref() != "*"
+                                && !services_ok;
+                            !(wildcard || root || service)
                         })
                         .cloned()
                         .collect::<Vec<_>>();
@@ -247,7 +251,10 @@ pub fn narrows(original: &Policy, derived: &Policy) -> Result<(), RemedyError> {
                     *op == Principal::Any
                         || (*p != Principal::Any
                             && PrincipalType::ALL.iter().all(|kind| {
-                                p.values(*kind).iter().all(|v| op.values(*kind).contains(v))
+                                // A set: a principal list of thousands stays linear.
+                                let theirs: HashSet<&str> =
+                                    op.values(*kind).iter().map(|v| v.as_ref()).collect();
+                                p.values(*kind).iter().all(|v| theirs.contains(v.as_ref()))
                             }))
                 }
                 (a, b) => a == b,
@@ -269,16 +276,19 @@ fn unique_sid(statements: &[Statement]) -> String {
         .unwrap_or_default()
 }
 
-/// The derived form of a policy text as a target, or why there is none: the text cannot be
-/// parsed, it holds a number that could not be written back exactly, or (defensively) the
-/// derived policy would grant something new.
+/// The derived form of a policy text (the caller's copy or ECR's stored one) as a target, or
+/// why there is none: the text cannot be parsed, it holds a number that could not be written
+/// back exactly, or (defensively) the derived policy would grant something new. The target is
+/// written compact when pretty-printing would exceed ECR's limit on what a caller sends.
 pub fn derived_target(
     text: &str,
+    copy: PolicyCopy,
     account: &str,
     rules: &RuleConfig,
     source: TargetSource,
 ) -> Result<Target, RemedyError> {
-    let policy = Policy::parse(text).map_err(RemedyError::Unparsable)?;
+    let policy = Policy::parse_copy(text, PolicyKind::Repository, RegistryScope::default(), copy)
+        .map_err(RemedyError::Unparsable)?;
     if policy.has_inexact_numbers() {
         return Err(RemedyError::InexactNumbers);
     }
@@ -306,7 +316,7 @@ pub fn pick_from_history<'r>(
         let Ok(Payload::Change(event)) = read_event(record) else {
             return None;
         };
-        let policy_text = judged_text(&event.change, kind, scope)?.to_owned();
+        let (judged, copy) = judged_text(&event.change, kind, scope)?;
         let f = &event.facts;
         let same_subject = f.subject == current.subject
             && f.repository == current.repository
@@ -322,8 +332,11 @@ pub fn pick_from_history<'r>(
             return None;
         }
         let registry = current.registry_id.as_deref().unwrap_or_default();
-        passes_as(rules, &policy_text, kind, scope, Owner::Account(registry)).then(|| Target {
-            policy_text: policy_text.clone(),
+        if !passes_as(rules, judged, kind, scope, copy, Owner::Account(registry)) {
+            return None;
+        }
+        Some(Target {
+            policy_text: writable(judged, kind, scope, copy)?,
             source: TargetSource::CloudtrailHistory {
                 event_id: f.event_id.clone(),
                 event_time: f.event_time.clone(),
@@ -331,6 +344,27 @@ pub fn pick_from_history<'r>(
             note: None,
         })
     })
+}
+
+/// A policy text the guard can write back: itself when it is within ECR's limit on what a
+/// caller sends, else (a stored copy, pretty-printed by ECR) the same policy written compact;
+/// `None` when even that is too long, or the policy holds a number that could not be written
+/// back exactly.
+fn writable(
+    text: &str,
+    kind: PolicyKind,
+    scope: RegistryScope,
+    copy: PolicyCopy,
+) -> Option<String> {
+    if text.len() <= MAX_POLICY_CHARS || text.chars().count() <= MAX_POLICY_CHARS {
+        return Some(text.to_owned());
+    }
+    let policy = Policy::parse_copy(text, kind, scope, copy).ok()?;
+    if policy.has_inexact_numbers() {
+        return None;
+    }
+    let compact = policy.to_json_text();
+    (compact.chars().count() <= MAX_POLICY_CHARS).then_some(compact)
 }
 
 /// The policy grammar of a subject's policies.
@@ -348,37 +382,42 @@ fn scope_of(facts: &EventFacts) -> RegistryScope<'_> {
     }
 }
 
-/// True when the text is a policy of `kind` that passes every rule of that kind.
+/// True when the text is a policy of `kind`, read as `copy`, that passes every rule of that
+/// kind.
 fn passes_as(
     rules: &RuleConfig,
     text: &str,
     kind: PolicyKind,
     scope: RegistryScope,
+    copy: PolicyCopy,
     owner: Owner,
 ) -> bool {
     rules
-        .check_kind(text, kind, scope, owner)
+        .check_copy(text, kind, scope, copy, owner)
         .is_ok_and(|v| v.is_empty())
 }
 
-/// The text a `SetRepositoryPolicy` (or `PutRegistryPolicy`) is judged and remedied on: ECR's
-/// stored copy when the event has one the guard can read (it is what ECR holds), else the
-/// caller's text.
+/// The text a `SetRepositoryPolicy` (or `PutRegistryPolicy`) is judged and remedied on, with
+/// which copy it is: ECR's stored copy when the event has one the guard can read (it is what
+/// ECR holds), else the caller's text.
 pub fn judged_text<'c>(
     change: &'c Change,
     kind: PolicyKind,
     scope: RegistryScope,
-) -> Option<&'c str> {
+) -> Option<(&'c str, PolicyCopy)> {
     match change {
         Change::PolicySet {
-            policy_text,
+            caller_text,
             stored_text,
-        } => Some(
-            stored_text
+        } => {
+            let stored = stored_text
                 .as_deref()
-                .filter(|stored| Policy::parse_kind(stored, kind, scope).is_ok())
-                .unwrap_or(policy_text),
-        ),
+                .map(|t| (t, PolicyCopy::Stored))
+                .filter(|(t, copy)| Policy::parse_copy(t, kind, scope, *copy).is_ok());
+            stored
+                .or(caller_text.as_deref().map(|t| (t, PolicyCopy::Caller)))
+                .or(stored_text.as_deref().map(|t| (t, PolicyCopy::Stored)))
+        }
         _ => None,
     }
 }
@@ -403,8 +442,9 @@ pub fn choose_target(
     let account = event.facts.registry_id.as_deref().unwrap_or_default();
     match (event.facts.subject, &event.change) {
         (Subject::RegistryPolicy, _) => return registry_policy_target(event, history, rules),
-        (_, Change::Replication { configuration }) => {
-            let derived = rules.derive_replication(configuration, Owner::Account(account));
+        (_, Change::Replication { .. }) => {
+            let configuration = event.change.replication().cloned().unwrap_or_default();
+            let derived = rules.derive_replication(&configuration, Owner::Account(account));
             return Target {
                 policy_text: derived.to_json_text(),
                 source: TargetSource::DerivedFromOffending,
@@ -418,8 +458,8 @@ pub fn choose_target(
         source: TargetSource::Baseline,
         note,
     };
-    let derived_or_baseline = |text: &str, source, note: Option<String>| match derived_target(
-        text, account, rules, source,
+    let derived_or_baseline = |text: &str, copy, source, note: Option<String>| match derived_target(
+        text, copy, account, rules, source,
     ) {
         Ok(target) => Target { note, ..target },
         Err(why) => baseline(Some(match note {
@@ -429,7 +469,7 @@ pub fn choose_target(
     };
     match &event.change {
         Change::PolicySet { .. } => {
-            let policy_text = judged_text(
+            let (policy_text, copy) = judged_text(
                 &event.change,
                 PolicyKind::Repository,
                 RegistryScope::default(),
@@ -440,20 +480,36 @@ pub fn choose_target(
                 Some(Err(note)) => note,
                 None => "CloudTrail history was not searched".into(),
             };
-            derived_or_baseline(policy_text, TargetSource::DerivedFromOffending, Some(note))
+            derived_or_baseline(
+                policy_text,
+                copy,
+                TargetSource::DerivedFromOffending,
+                Some(note),
+            )
         }
+        // The deleted policy is ECR's stored copy (the response's): written back as it is when
+        // it passes and fits what a caller may send, else in its derived (compact) form.
         Change::NoPolicy {
             call: ApiCall::DeleteRepositoryPolicy,
             deleted_policy: Some(text),
-        } => match rules.check_text(text, Owner::Account(account)) {
-            Ok(violations) if violations.is_empty() => Target {
-                policy_text: text.clone(),
-                source: TargetSource::DeletedPolicy,
-                note: None,
-            },
-            Ok(_) => derived_or_baseline(text, TargetSource::DerivedFromDeleted, None),
-            Err(e) => baseline(Some(format!("the deleted policy cannot be parsed: {e}"))),
-        },
+        } => {
+            let stored = PolicyCopy::Stored;
+            let scope = RegistryScope::default();
+            let owner = Owner::Account(account);
+            match rules.check_copy(text, PolicyKind::Repository, scope, stored, owner) {
+                Ok(violations)
+                    if violations.is_empty() && text.chars().count() <= MAX_POLICY_CHARS =>
+                {
+                    Target {
+                        policy_text: text.clone(),
+                        source: TargetSource::DeletedPolicy,
+                        note: None,
+                    }
+                }
+                Ok(_) => derived_or_baseline(text, stored, TargetSource::DerivedFromDeleted, None),
+                Err(e) => baseline(Some(format!("the deleted policy cannot be parsed: {e}"))),
+            }
+        }
         Change::NoPolicy {
             call: ApiCall::DeleteRepositoryPolicy,
             deleted_policy: None,
@@ -461,14 +517,21 @@ pub fn choose_target(
         // The scheduled scan: no history, the live policy's derived form or the baseline.
         Change::Observed {
             policy_text: Some(text),
-        } => derived_or_baseline(text, TargetSource::DerivedFromOffending, None),
+        } => derived_or_baseline(
+            text,
+            PolicyCopy::Stored,
+            TargetSource::DerivedFromOffending,
+            None,
+        ),
         // A template: its policy's derived form, else the baseline.
-        Change::Template { template } => match template
+        Change::Template { template, copy } => match template
             .repository_policy
             .as_deref()
             .filter(|p| !p.trim().is_empty())
         {
-            Some(text) => derived_or_baseline(text, TargetSource::DerivedFromOffending, None),
+            Some(text) => {
+                derived_or_baseline(text, *copy, TargetSource::DerivedFromOffending, None)
+            }
             None => baseline(None),
         },
         Change::NoPolicy { .. }
@@ -492,10 +555,15 @@ fn registry_policy_target(
         Some(Err(note)) => Some(note),
         None => None,
     };
-    let text =
-        judged_text(&event.change, PolicyKind::Registry, scope).or(event.change.resulting_policy());
-    let derived = text.map(|text| {
-        let policy = Policy::parse_registry(text, scope).map_err(RemedyError::Unparsable)?;
+    let text = judged_text(&event.change, PolicyKind::Registry, scope).or_else(|| {
+        event
+            .change
+            .resulting_policy()
+            .map(|t| (t, PolicyCopy::Stored))
+    });
+    let derived = text.map(|(text, copy)| {
+        let policy = Policy::parse_copy(text, PolicyKind::Registry, scope, copy)
+            .map_err(RemedyError::Unparsable)?;
         if policy.has_inexact_numbers() {
             return Err(RemedyError::InexactNumbers);
         }
@@ -545,6 +613,7 @@ pub fn compliant_target(
                     &target.policy_text,
                     PolicyKind::Registry,
                     scope,
+                    PolicyCopy::Caller,
                     owner,
                 )
             {
@@ -613,13 +682,14 @@ pub fn plan_write(live: Option<&str>, event_state: Option<&str>, target: &Target
 pub fn plan_revert(event: &PolicyEvent, live: Option<&str>, target: &Target) -> WritePlan {
     let target_state = (!target.is_deletion()).then_some(target.policy_text.as_str());
     match &event.change {
-        Change::Replication { configuration } => {
+        Change::Replication { .. } => {
             let same = |a: &str, b: &str| match (Replication::parse(a), Replication::parse(b)) {
                 (Ok(a), Ok(b)) => a == b,
                 _ => false,
             };
-            let event_state = configuration.to_json_text();
-            plan_states(live, Some(&event_state), target_state, same)
+            // The state the event left: ECR's copy when readable, else the caller's.
+            let event_state = event.change.replication().map(Replication::to_json_text);
+            plan_states(live, event_state.as_deref(), target_state, same)
         }
         change => plan_states(live, change.resulting_policy(), target_state, same_document),
     }

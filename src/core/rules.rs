@@ -6,8 +6,8 @@ pub mod deny;
 pub mod limits;
 
 use crate::policy::{
-    Effect, Policy, PolicyError, PolicyKind, Principal, PrincipalElement, PrincipalType,
-    RegistryScope, ResourceElement, Statement, Version, is_account_id,
+    Effect, Policy, PolicyCopy, PolicyError, PolicyKind, Principal, PrincipalElement,
+    PrincipalType, RegistryScope, ResourceElement, Statement, Version, is_account_id,
 };
 use crate::text::tick;
 use crate::waiver::WaiverMark;
@@ -24,16 +24,18 @@ pub enum RuleId {
     NoRootPrincipal,
     NoWildcardPrincipal,
     NoAllowNotPrincipal,
+    NoUnscopedServicePrincipal,
     DenyByDefaultRequired,
     NoUnapprovedReplication,
     InvalidPolicy,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 6] = [
+    pub const ALL: [RuleId; 7] = [
         RuleId::NoRootPrincipal,
         RuleId::NoWildcardPrincipal,
         RuleId::NoAllowNotPrincipal,
+        RuleId::NoUnscopedServicePrincipal,
         RuleId::DenyByDefaultRequired,
         RuleId::NoUnapprovedReplication,
         RuleId::InvalidPolicy,
@@ -44,6 +46,7 @@ impl RuleId {
             RuleId::NoRootPrincipal => "no-root-principal",
             RuleId::NoWildcardPrincipal => "no-wildcard-principal",
             RuleId::NoAllowNotPrincipal => "no-allow-not-principal",
+            RuleId::NoUnscopedServicePrincipal => "no-unscoped-service-principal",
             RuleId::DenyByDefaultRequired => "deny-by-default-required",
             RuleId::NoUnapprovedReplication => "no-unapproved-replication",
             RuleId::InvalidPolicy => "invalid-policy",
@@ -263,7 +266,7 @@ impl RuleConfig {
         Policy::parse(text).map(|policy| self.check(&policy, owner))
     }
 
-    /// Parses a policy of either kind and checks it by that kind's rules.
+    /// Parses a caller's policy of either kind and checks it by that kind's rules.
     pub fn check_kind(
         &self,
         text: &str,
@@ -271,7 +274,20 @@ impl RuleConfig {
         scope: RegistryScope,
         owner: Owner,
     ) -> Result<Vec<Violation>, PolicyError> {
-        let policy = Policy::parse_kind(text, kind, scope)?;
+        self.check_copy(text, kind, scope, PolicyCopy::Caller, owner)
+    }
+
+    /// Parses a policy of either kind as the given copy (the caller's, or ECR's stored one)
+    /// and checks it by that kind's rules.
+    pub fn check_copy(
+        &self,
+        text: &str,
+        kind: PolicyKind,
+        scope: RegistryScope,
+        copy: PolicyCopy,
+        owner: Owner,
+    ) -> Result<Vec<Violation>, PolicyError> {
+        let policy = Policy::parse_copy(text, kind, scope, copy)?;
         Ok(match kind {
             PolicyKind::Repository => self.check(&policy, owner),
             PolicyKind::Registry => self.check_registry(&policy, owner),
@@ -368,7 +384,7 @@ impl<'r> Judge<'r> {
     /// repository's own); an organization when it is allowlisted.
     pub fn allows(&self, reach: &Reach, limit: &Limit) -> bool {
         match reach {
-            Reach::Principal => true,
+            Reach::Nobody | Reach::Principal => true,
             Reach::Account(account) => {
                 self.rules.allows_account(account)
                     || (limit.ident.is_source() && self.owner.is(account))
@@ -394,6 +410,17 @@ impl<'r> Judge<'r> {
         identity_limits(statement, self.variables)
             .iter()
             .filter(|l| l.restricts())
+            .any(|l| l.reaches().all(|r| self.allows(r, l)))
+    }
+
+    /// True when one of the statement's restricting limits on the source keys
+    /// (`aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID`, `aws:SourceOrgPaths`) is
+    /// allowed: a service principal so limited acts only for the allowed accounts'
+    /// resources (IAM User Guide, "The confused deputy problem").
+    pub fn service_scoped(&self, statement: &Statement) -> bool {
+        identity_limits(statement, self.variables)
+            .iter()
+            .filter(|l| l.ident.is_source() && l.restricts())
             .any(|l| l.reaches().all(|r| self.allows(r, l)))
     }
 
@@ -433,6 +460,22 @@ impl<'r> Judge<'r> {
                 ));
             }
         }
+        // `*` is the wildcard rule's; every other service principal needs a source limit.
+        let services = principal.values(PrincipalType::Service);
+        if services.iter().any(|v| v != "*") && !self.service_scoped(statement) {
+            let message: Cow<'static, str> = match self.owner {
+                Owner::Unknown => format!("{SERVICE_MESSAGE} (the repository's account is unknown here: `--account` would change the verdict if a limit names it)").into(),
+                _ => SERVICE_MESSAGE.into(),
+            };
+            for value in services.iter().filter(|v| *v != "*") {
+                out.push(found(
+                    RuleId::NoUnscopedServicePrincipal,
+                    Some(value),
+                    Some("principal"),
+                    message.clone(),
+                ));
+            }
+        }
         if !Self::is_wildcard(statement) {
             return;
         }
@@ -454,7 +497,9 @@ impl<'r> Judge<'r> {
             return;
         }
         // No limit is allowed: name what each reaches beyond the allowlists.
+        // Each organization once, in the order met (a set keeps long value lists linear).
         let mut orgs: Vec<&str> = Vec::new();
+        let mut seen = BTreeSet::new();
         let mut org_key = None;
         for limit in &restricting {
             for (value, reach) in limit.values() {
@@ -465,9 +510,7 @@ impl<'r> Judge<'r> {
                         Some(limit.key),
                         ROOT_MESSAGE.into(),
                     )),
-                    Reach::Org(org)
-                        if !self.allows(reach, limit) && !orgs.contains(&org.as_str()) =>
-                    {
+                    Reach::Org(org) if !self.allows(reach, limit) && seen.insert(org.as_str()) => {
                         org_key.get_or_insert(limit.key);
                         orgs.push(org)
                     }
@@ -490,6 +533,9 @@ impl<'r> Judge<'r> {
         }
     }
 }
+
+/// The same words for every unscoped service: the principal beside it names the service.
+const SERVICE_MESSAGE: &str = "lets the service act for other AWS customers' resources (a confused deputy): no `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID` or `aws:SourceOrgPaths` limit holds it to the repository's own account or an allowlisted account or organization";
 
 /// The same words for every account: the principal beside it names the account, and a
 /// message formatted per violation was a measurable share of a batch check.

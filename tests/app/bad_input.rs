@@ -5,6 +5,7 @@ use ecr_policy_guard::Config;
 use ecr_policy_guard::adapters::memory::{Memory, Recorded};
 use ecr_policy_guard::app::handle;
 use ecr_policy_guard::ports::Ports;
+use ecr_policy_guard_core::policy::MAX_STORED_POLICY_CHARS;
 use ecr_policy_guard_core::{Mode, RuleId, Taken};
 
 const SAMPLE: &str = include_str!("../../events/set-policy-compliant-push-pull.json");
@@ -253,8 +254,16 @@ async fn the_lambda_handler_alerts_and_never_writes_for_every_bad_input() {
                 // Both copies: the guard judges ECR's stored copy when only the caller's is bad.
                 let mut event: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
                 let text = String::from_utf8(bytes).unwrap();
-                event["detail"]["requestParameters"]["policyText"] = text.clone().into();
-                event["detail"]["responseElements"]["policyText"] = text.into();
+                // ECR's copy is read up to the longest ECR makes: a copy too long for the
+                // caller is unreadable as ECR's only beyond that.
+                let stored = match id {
+                    "policy-too-long" => {
+                        text.replacen("AAAA", &"A".repeat(MAX_STORED_POLICY_CHARS), 1)
+                    }
+                    _ => text.clone(),
+                };
+                event["detail"]["requestParameters"]["policyText"] = text.into();
+                event["detail"]["responseElements"]["policyText"] = stored.into();
                 event.to_string()
             }
         };

@@ -7,7 +7,7 @@ use ecr_policy_guard::Config;
 use ecr_policy_guard::adapters::memory::{Memory, Recorded};
 use ecr_policy_guard::app::{AppError, Invocation, handle, invoke, scan};
 use ecr_policy_guard::ports::{PortError, Ports};
-use ecr_policy_guard_core::policy::same_document;
+use ecr_policy_guard_core::policy::{MAX_POLICY_CHARS, same_document};
 use ecr_policy_guard_core::remedy::{TargetSource, default_baseline};
 use ecr_policy_guard_core::{Mode, Owner, RuleConfig, Taken};
 use serde_json::{Value, json};
@@ -371,4 +371,125 @@ async fn a_scheduled_event_runs_the_scan_and_the_scan_resumes_where_it_stopped()
             &aws.inner.policy(&format!("r-{i}")).flatten().unwrap()
         ));
     }
+}
+
+#[tokio::test]
+async fn a_long_stored_copy_is_judged_and_reverted_when_the_callers_copy_cannot_be_read() {
+    let file = "set-policy-long-stored-copy-duplicate-key.json";
+    let text = sample(file);
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let repo = "platform/shared-builds";
+    let stored = event["detail"]["responseElements"]["policyText"]
+        .as_str()
+        .unwrap();
+    assert!(stored.chars().count() > MAX_POLICY_CHARS);
+    // The repository holds ECR's copy, as it does after the call.
+    let aws = Recorded::new(Memory::new(ACCOUNT).with_repository(repo, Some(stored)));
+    let incident = handle(&text, &config(Mode::Revert), Ports::all(&aws))
+        .await
+        .unwrap();
+    assert_eq!(incident.taken, Taken::Reverted, "{:?}", incident.detail);
+    let outcome = incident.outcome.unwrap();
+    assert!(outcome.copies_differ);
+    assert!(
+        outcome.reason.contains("judged on ECR's stored copy"),
+        "{}",
+        outcome.reason
+    );
+    let mut rules: Vec<String> = outcome
+        .violations
+        .iter()
+        .map(|v| v.rule.to_string())
+        .collect();
+    rules.sort();
+    assert_eq!(rules, ["deny-by-default-required", "no-wildcard-principal"]);
+    // What the guard writes is held to the caller's limit, and keeps the 45 role grants.
+    let live = aws.inner.policy(repo).flatten().unwrap();
+    assert!(live.chars().count() <= MAX_POLICY_CHARS, "{}", live.len());
+    assert!(passes(&live), "{live}");
+    assert!(!live.contains("AllowPublicPull"));
+    assert!(live.contains("role/service-044-pull"));
+}
+
+/// A policy of 45 role grants (and, when `public`, a public pull) without a line of it under
+/// ECR's limit once pretty-printed: a live policy as ECR may return it.
+fn long_live_policy(public: bool) -> String {
+    let pull = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ];
+    let mut statements: Vec<Value> = (0..45)
+        .map(|i| {
+            json!({"Sid": format!("AllowPullForService{i:03}"), "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/service-{i:03}-pull")},
+                "Action": pull})
+        })
+        .collect();
+    if public {
+        statements.push(
+            json!({"Sid": "AllowPublicPull", "Effect": "Allow", "Principal": "*", "Action": pull}),
+        );
+    }
+    let baseline: Value =
+        serde_json::from_str(&default_baseline(ACCOUNT, &RuleConfig::default()).to_json_text())
+            .unwrap();
+    statements.push(baseline["Statement"][0].clone());
+    let text =
+        serde_json::to_string_pretty(&json!({"Version": "2012-10-17", "Statement": statements}))
+            .unwrap();
+    assert!(text.chars().count() > MAX_POLICY_CHARS, "{}", text.len());
+    text
+}
+
+#[tokio::test]
+async fn the_scan_judges_live_policies_longer_than_a_caller_may_send() {
+    let compliant = long_live_policy(false);
+    let public = long_live_policy(true);
+    let memory = Memory::new(ACCOUNT)
+        .with_repository("long-compliant", Some(&compliant))
+        .with_repository("long-public", Some(&public));
+    let aws = Recorded::new(memory);
+    let never = || false;
+    let report = scan(
+        &config(Mode::Alert),
+        Some(ACCOUNT),
+        "eu-west-1",
+        Ports::all(&aws),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.scanned, report.compliant, report.non_compliant),
+        (2, 1, 1)
+    );
+    assert!(report.unchecked.is_empty(), "{:?}", report.unchecked);
+    assert_eq!(
+        report.by_rule.get("invalid-policy"),
+        None,
+        "{:?}",
+        report.by_rule
+    );
+    assert_eq!(report.by_rule.get("no-wildcard-principal"), Some(&1));
+
+    let report = scan(
+        &config(Mode::Revert),
+        Some(ACCOUNT),
+        "eu-west-1",
+        Ports::all(&aws),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.reverted, 1);
+    let live = aws.inner.policy("long-public").flatten().unwrap();
+    assert!(live.chars().count() <= MAX_POLICY_CHARS);
+    assert!(passes(&live) && !live.contains("AllowPublicPull"), "{live}");
+    assert!(live.contains("role/service-044-pull"));
+    // The compliant one is left as ECR holds it.
+    assert_eq!(
+        aws.inner.policy("long-compliant").flatten(),
+        Some(compliant)
+    );
 }

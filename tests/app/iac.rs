@@ -80,6 +80,7 @@ fn sarif_has_a_descriptor_per_rule_and_results_at_the_statement_line() {
             "no-root-principal",
             "no-wildcard-principal",
             "no-allow-not-principal",
+            "no-unscoped-service-principal",
             "deny-by-default-required",
             "no-unapproved-replication",
             "invalid-policy"

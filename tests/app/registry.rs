@@ -9,6 +9,7 @@ use ecr_policy_guard::Config;
 use ecr_policy_guard::adapters::memory::{Memory, Recorded};
 use ecr_policy_guard::app::{handle, scan};
 use ecr_policy_guard::ports::{PortError, Ports, ScanState};
+use ecr_policy_guard_core::policy::MAX_POLICY_CHARS;
 use ecr_policy_guard_core::registry::{CreationTemplate, Replication};
 use ecr_policy_guard_core::remedy::TargetSource;
 use ecr_policy_guard_core::{Mode, Owner, Policy, Taken};
@@ -269,6 +270,79 @@ async fn a_template_without_a_policy_gets_the_baseline_and_a_changed_one_is_left
     assert_eq!(incident.taken, Taken::RevertSuperseded);
     assert_eq!(aws.inner.template("ROOT"), Some(newer));
     assert_eq!(aws.count("ecr:UpdateRepositoryCreationTemplate"), 0);
+}
+
+#[tokio::test]
+async fn a_long_template_policy_is_judged_on_ecrs_copy_and_reverted() {
+    let file = "create-creation-template-long-public.json";
+    let stored = template(file).repository_policy.unwrap();
+    assert!(stored.chars().count() > MAX_POLICY_CHARS);
+    let aws = Recorded::new(Memory::new(ACCOUNT).with_template(template(file)));
+    let incident = handle(
+        &sample(file),
+        &sample_config(Mode::Revert),
+        Ports::all(&aws),
+    )
+    .await
+    .unwrap();
+    assert_eq!(incident.taken, Taken::Reverted, "{:?}", incident.detail);
+    let rules: Vec<String> = incident
+        .outcome
+        .unwrap()
+        .violations
+        .iter()
+        .map(|v| v.rule.to_string())
+        .collect();
+    assert!(!rules.contains(&"invalid-policy".to_owned()), "{rules:?}");
+    let policy = aws
+        .inner
+        .template("upstream-mirror")
+        .unwrap()
+        .repository_policy
+        .unwrap();
+    let config = sample_config(Mode::Revert);
+    assert!(policy.chars().count() <= MAX_POLICY_CHARS);
+    assert!(
+        config.rules.passes(&policy, Owner::Account(ACCOUNT)),
+        "{policy}"
+    );
+    assert!(!policy.contains("AllowPublicPull") && policy.contains("service-044-pull"));
+}
+
+#[tokio::test]
+async fn replication_is_judged_on_both_copies_and_reverted_on_ecrs() {
+    let file = "put-replication-stored-copy-differs.json";
+    let stored = Replication::from_value(&detail(file)["responseElements"]).unwrap();
+    let aws = Recorded::new(Memory::new(ACCOUNT).with_replication(stored.clone()));
+    let incident = handle(&sample(file), &sample_config(Mode::Alert), Ports::all(&aws))
+        .await
+        .unwrap();
+    let outcome = incident.outcome.unwrap();
+    assert!(outcome.copies_differ);
+    assert_eq!(outcome.violations.len(), 1);
+    assert_eq!(
+        outcome.violations[0].principal.as_deref(),
+        Some("444455556666")
+    );
+    assert_eq!(aws.inner.alerts()[0].document["copies_differ"], true);
+
+    let aws = Recorded::new(Memory::new(ACCOUNT).with_replication(stored));
+    let incident = handle(
+        &sample(file),
+        &sample_config(Mode::Revert),
+        Ports::all(&aws),
+    )
+    .await
+    .unwrap();
+    assert_eq!(incident.taken, Taken::Reverted, "{:?}", incident.detail);
+    let destinations: Vec<String> = aws
+        .inner
+        .replication()
+        .rules
+        .iter()
+        .flat_map(|r| r.destinations.iter().map(|d| d.registry_id.clone()))
+        .collect();
+    assert_eq!(destinations, [ACCOUNT, "111122223333"]);
 }
 
 fn sample_policy(file: &str) -> String {

@@ -8,7 +8,7 @@ use ecr_policy_guard::adapters::memory::{Memory, Recorded};
 use ecr_policy_guard::app::{AppError, handle};
 use ecr_policy_guard::ports::{PortError, Ports};
 use ecr_policy_guard_core::render::findings::{ComplianceStatus, RecordState};
-use ecr_policy_guard_core::{Action, Date, Taken, WaiverStatus};
+use ecr_policy_guard_core::{Action, Date, RuleId, Taken, WaiverStatus};
 use serde_json::Value;
 
 const ACCOUNT: &str = "123456789012";
@@ -129,7 +129,7 @@ async fn findings_are_failed_while_broken_and_passed_and_archived_once_reverted(
         "active"
     );
     // Every rule has its finding; those not broken are passed.
-    assert_eq!(findings.len(), 6);
+    assert_eq!(findings.len(), RuleId::ALL.len());
     // Expired: the guard reverts, and the finding is resolved.
     handle(&event, &config("2027-07-01", true), Ports::all(&aws))
         .await

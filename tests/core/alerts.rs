@@ -6,6 +6,7 @@ use crate::{policy_event, root, sample, sample_rules};
 use ecr_policy_guard_core::incident::{
     Offender, RegistryTally, Unchecked, UnmatchedWaiver, WaivedFinding,
 };
+use ecr_policy_guard_core::policy::PolicyCopy;
 use ecr_policy_guard_core::remedy::{TargetSource, derived_target};
 use ecr_policy_guard_core::render::Alert;
 use ecr_policy_guard_core::render::alert::render;
@@ -69,6 +70,7 @@ fn incident(file: &str, mode: Mode, taken: Taken) -> Incident {
         Taken::Reverted => offending.as_deref().and_then(|text| {
             derived_target(
                 text,
+                PolicyCopy::Caller,
                 "123456789012",
                 &rules,
                 TargetSource::DerivedFromOffending,

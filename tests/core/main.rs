@@ -16,6 +16,7 @@ mod json_differential;
 mod json_reference;
 mod properties;
 mod remedy;
+mod stored;
 mod tally;
 mod text;
 

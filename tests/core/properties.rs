@@ -17,6 +17,8 @@ const AWS_PRINCIPALS: &[&str] = &[
     "arn:aws:iam::444455556666:user/root",
     "*",
 ];
+/// Service principal values; `*` is the wildcard rule's (and is refused under `NotPrincipal`).
+const SERVICES: &[&str] = &["lambda.amazonaws.com", "codebuild.amazonaws.com", "*"];
 const ACTIONS: &[&str] = &[
     "ecr:*",
     "*",
@@ -71,6 +73,21 @@ const CONDITIONS: &[(&str, &str, &str)] = &[
         "arn:aws:iam::123456789012:role/app-pull",
     ),
     ("StringNotLike", "aws:PrincipalOrgID", "o-f6g7h8i9j0"),
+    // Source limits that scope a service principal, or fail to.
+    ("ArnLike", "aws:SourceArn", "arn:aws:*:*:123456789012:*"),
+    ("StringEquals", "aws:SourceOrgID", "o-a1b2c3d4e5"),
+    ("StringEqualsIfExists", "aws:SourceAccount", "123456789012"),
+    ("StringEquals", "aws:SourceAccount", "210987654321"),
+    // Keys required present, which make `...IfExists` and `ForAllValues:` restrict.
+    ("Null", "aws:PrincipalOrgID", "false"),
+    ("Null", "aws:SourceAccount", "false"),
+    ("Null", "aws:PrincipalAccount", "true"),
+    (
+        "ArnLike",
+        "aws:PrincipalArn",
+        "arn:aws:sts::987654321098:assumed-role/vendor/*",
+    ),
+    ("StringEquals", "aws:userid", "987654321098:build-bot"),
 ];
 
 /// Limits that restrict a wildcard to allowed callers under the rules the properties use
@@ -129,6 +146,8 @@ const ALLOWABLE_ORGS: &[&str] = &["o-a1b2c3d4e5", "o-f6g7h8i9j0"];
 struct Gen {
     allow: bool,
     principal: Option<Vec<usize>>,
+    /// Service principals beside the `AWS` ones (none for `*`).
+    services: Vec<usize>,
     not_principal: bool,
     actions: Vec<usize>,
     not_action: bool,
@@ -139,15 +158,17 @@ fn statement() -> impl Strategy<Value = Gen> {
     (
         any::<bool>(),
         prop::option::of(prop::collection::vec(0..AWS_PRINCIPALS.len(), 1..4)),
+        prop::collection::vec(0..SERVICES.len(), 0..3),
         prop::bool::weighted(0.15),
         prop::collection::vec(0..ACTIONS.len(), 1..3),
         prop::bool::weighted(0.15),
         prop::collection::vec(0..CONDITIONS.len(), 0..3),
     )
         .prop_map(
-            |(allow, principal, not_principal, actions, not_action, conditions)| Gen {
+            |(allow, principal, services, not_principal, actions, not_action, conditions)| Gen {
                 allow,
                 principal,
+                services,
                 not_principal,
                 actions,
                 not_action,
@@ -165,10 +186,23 @@ fn render(index: usize, g: &Gen, lists: bool) -> Value {
             json!(values)
         }
     };
-    let principal = match &g.principal {
+    let mut principal = match &g.principal {
         None => json!("*"),
         Some(ids) => json!({"AWS": one_or_many(ids.iter().map(|i| AWS_PRINCIPALS[*i]).collect())}),
     };
+    let services: Vec<&str> = g
+        .services
+        .iter()
+        .map(|i| SERVICES[*i])
+        .filter(|s| !(g.not_principal && *s == "*"))
+        .collect();
+    if let Some(typed) = principal.as_object_mut()
+        && !services.is_empty()
+    {
+        let mut unique = services.clone();
+        unique.dedup();
+        typed.insert("Service".into(), one_or_many(unique));
+    }
     let actions = one_or_many(g.actions.iter().map(|i| ACTIONS[*i]).collect());
     let mut s = serde_json::Map::new();
     s.insert("Sid".into(), json!(format!("S{index}")));

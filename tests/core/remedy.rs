@@ -2,10 +2,11 @@
 //! write, find it already in place, or stand down for a newer change.
 
 use crate::policy_event;
-use ecr_policy_guard_core::event::Change;
+use ecr_policy_guard_core::event::{ApiCall, Change};
+use ecr_policy_guard_core::policy::{MAX_POLICY_CHARS, same_document};
 use ecr_policy_guard_core::remedy::{
     RemedyError, Target, TargetSource, WritePlan, choose_target, compliant_or_baseline,
-    default_baseline, plan_write, wants_history,
+    default_baseline, pick_from_history, plan_write, wants_history,
 };
 use ecr_policy_guard_core::{Owner, PolicyEvent, RuleConfig};
 use serde_json::json;
@@ -148,4 +149,56 @@ fn the_final_check_falls_back_to_the_baseline_and_never_returns_a_violating_poli
         compliant_or_baseline(target(PUBLIC), ACCOUNT, &rules, bad_baseline),
         Err(RemedyError::BaselineFails)
     );
+}
+
+/// A compliant policy of 45 role grants and the baseline deny, pretty-printed: longer than a
+/// caller may send, as ECR may store it.
+fn long_stored_compliant() -> String {
+    let mut statements: Vec<serde_json::Value> = (0..45)
+        .map(|i| {
+            json!({"Sid": format!("AllowPullForService{i:03}"), "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/service-{i:03}-pull")},
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
+        })
+        .collect();
+    let deny: serde_json::Value = serde_json::from_str(&baseline()).unwrap();
+    statements.push(deny["Statement"][0].clone());
+    let text =
+        serde_json::to_string_pretty(&json!({"Version": "2012-10-17", "Statement": statements}))
+            .unwrap();
+    assert!(text.chars().count() > MAX_POLICY_CHARS);
+    text
+}
+
+#[test]
+fn a_stored_copy_too_long_to_write_back_is_restored_compact() {
+    let long = long_stored_compliant();
+    let rules = RuleConfig::default();
+    // From history: the record holds ECR's long copy; the guard writes the same policy compact.
+    let record = json!({"eventSource": "ecr.amazonaws.com", "eventName": "SetRepositoryPolicy",
+        "eventID": "earlier", "eventTime": "2026-11-19T08:00:00Z", "awsRegion": "eu-west-1",
+        "recipientAccountId": ACCOUNT,
+        "requestParameters": {"repositoryName": "team/app", "policyText": "{\"not\": \"read\"}"},
+        "responseElements": {"repositoryName": "team/app", "policyText": long}})
+    .to_string();
+    let current = set_event(PUBLIC).facts;
+    let hit = pick_from_history([record.as_str()], &current, &rules).unwrap();
+    assert!(hit.policy_text.chars().count() <= MAX_POLICY_CHARS);
+    assert!(rules.passes(&hit.policy_text, Owner::Account(ACCOUNT)));
+    assert!(same_document(
+        &hit.policy_text,
+        &serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&long).unwrap()).unwrap()
+    ));
+    // A deleted policy as long: passes, but is restored in its derived, compact form.
+    let deleted = PolicyEvent {
+        facts: current.clone(),
+        change: Change::NoPolicy {
+            call: ApiCall::DeleteRepositoryPolicy,
+            deleted_policy: Some(long.clone()),
+        },
+    };
+    let chosen = choose_target(&deleted, None, &rules, None);
+    assert_eq!(chosen.source, TargetSource::DerivedFromDeleted);
+    assert!(chosen.policy_text.chars().count() <= MAX_POLICY_CHARS);
+    assert!(rules.passes(&chosen.policy_text, Owner::Account(ACCOUNT)));
 }

@@ -189,7 +189,11 @@ impl Demo {
                 .map_err(sdk_error("ecr:CreateRepository"))?;
         }
         let (text, delete) = match &event.change {
-            Change::PolicySet { policy_text, .. } => (policy_text.clone(), false),
+            // What the caller sent, as the scenario's caller would send it again.
+            Change::PolicySet {
+                caller_text: Some(text),
+                ..
+            } => (text.clone(), false),
             Change::NoPolicy {
                 deleted_policy: Some(text),
                 ..

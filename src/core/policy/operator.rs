@@ -192,6 +192,19 @@ impl Operator {
             && self.set != Some(SetQualifier::ForAllValues)
     }
 
+    /// True for the same positive operators when the statement also requires the key to be
+    /// present (`Null` `false` on it): IAM ANDs a statement's condition blocks, so
+    /// `...IfExists` then compares like the operator without it, and `ForAllValues:` then has
+    /// a value to test (IAM User Guide: "Condition operators", "...IfExists condition
+    /// operators"; "Single-valued vs. multivalued context keys").
+    pub fn can_restrict_when_present(self) -> bool {
+        use BaseOperator::*;
+        matches!(
+            self.base,
+            StringEquals | StringEqualsIgnoreCase | StringLike | ArnEquals | ArnLike
+        )
+    }
+
     /// True for the negated string and ARN operators a deny-by-default may exempt callers with.
     pub fn can_exempt(self) -> bool {
         use BaseOperator::*;
@@ -250,6 +263,10 @@ mod tests {
         assert!(op("ArnEquals").can_restrict());
         assert!(!op("StringEqualsIfExists").can_restrict());
         assert!(!op("ForAllValues:StringEquals").can_restrict());
+        assert!(op("ForAllValues:StringEquals").can_restrict_when_present());
+        assert!(op("StringLikeIfExists").can_restrict_when_present());
+        assert!(!op("StringNotEqualsIfExists").can_restrict_when_present());
+        assert!(!op("NumericEquals").can_restrict_when_present());
         assert!(!op("StringNotEquals").can_restrict());
         assert!(op("ArnNotEqualsIfExists").can_exempt());
         assert!(op("ForAllValues:StringNotLike").can_exempt());

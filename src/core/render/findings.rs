@@ -159,9 +159,10 @@ pub fn rule_severity(rule: RuleId) -> SeverityLabel {
     match rule {
         // Anyone with an AWS account.
         RuleId::NoWildcardPrincipal => SeverityLabel::Critical,
-        RuleId::NoRootPrincipal | RuleId::NoAllowNotPrincipal | RuleId::InvalidPolicy => {
-            SeverityLabel::High
-        }
+        RuleId::NoRootPrincipal
+        | RuleId::NoAllowNotPrincipal
+        | RuleId::NoUnscopedServicePrincipal
+        | RuleId::InvalidPolicy => SeverityLabel::High,
         RuleId::DenyByDefaultRequired => SeverityLabel::Medium,
         // Rules added later are high until they are given their own severity here.
         #[allow(unreachable_patterns, reason = "a rule added later gets a severity")]
@@ -175,6 +176,9 @@ fn rule_title(rule: RuleId) -> &'static str {
         RuleId::NoWildcardPrincipal => "grants any principal (`*`)",
         RuleId::NoAllowNotPrincipal => {
             "allows everyone but the principals listed (`Allow` with `NotPrincipal`)"
+        }
+        RuleId::NoUnscopedServicePrincipal => {
+            "lets an AWS service act for any customer (an unscoped service principal)"
         }
         RuleId::DenyByDefaultRequired => "has no deny-by-default statement",
         RuleId::InvalidPolicy => "cannot be parsed",
@@ -193,6 +197,9 @@ fn remediation(rule: RuleId) -> &'static str {
         }
         RuleId::NoAllowNotPrincipal => {
             "Replace `NotPrincipal` in the `Allow` statement with `Principal` naming the roles that need access."
+        }
+        RuleId::NoUnscopedServicePrincipal => {
+            "Limit the service principal to your own resources with a condition on `aws:SourceAccount` (the repository's account), `aws:SourceArn`, `aws:SourceOrgID` or `aws:SourceOrgPaths` naming an allowed account or organization."
         }
         RuleId::DenyByDefaultRequired => {
             "Add a `Deny` of `ecr:*` for `Principal` `*` that exempts only your own roles or accounts (e.g. `StringNotEquals` on `aws:PrincipalAccount`)."

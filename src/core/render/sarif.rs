@@ -25,6 +25,11 @@ fn describe(rule: RuleId) -> (&'static str, &'static str, &'static str) {
             "`Allow` with `NotPrincipal` grants every principal except the ones listed, including anonymous callers.",
             "Use `Principal` with the roles that need access.",
         ),
+        RuleId::NoUnscopedServicePrincipal => (
+            "An Allow lets an AWS service act for any customer",
+            "An Allow statement names a service principal (such as `codebuild.amazonaws.com`) and no condition on `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID` or `aws:SourceOrgPaths` holds it to the repository's own account or an allowlisted account or organization. The service then acts on this repository for any AWS customer's resources (the cross-service confused deputy).",
+            "Add a condition such as `StringEquals` on `aws:SourceAccount` with the repository's own account, or `ArnLike` on `aws:SourceArn` with the resources of an allowed account that the service acts for.",
+        ),
         RuleId::DenyByDefaultRequired => (
             "Nothing denies everyone else",
             "No statement denies every ECR action to every principal except the repository's own and allowlisted principals, so any identity policy that grants ECR access reaches the repository.",

@@ -139,16 +139,15 @@ impl Judge<'_> {
         if statement.condition.as_ref().is_none_or(|c| c.is_empty()) {
             return Ok(());
         }
+        // The limits come in the document order of the entries they are made of, so one walk
+        // pairs each entry with its limit (searching the limits for each entry was quadratic).
         let limits = identity_limits(statement, self.variables);
+        let mut limits = limits.iter().peekable();
         for block in statement.condition.iter().flatten() {
             for (key, values) in &block.entries {
-                if let Some(limit) = limits
-                    .iter()
-                    .find(|l| std::ptr::eq(l.block, block) && l.key == key.as_ref())
-                {
-                    self.exemption(limit)?;
-                } else {
-                    service_exemption(block, key, values)?;
+                match limits.next_if(|l| std::ptr::eq(l.block, block) && l.key == key.as_ref()) {
+                    Some(limit) => self.exemption(limit)?,
+                    None => service_exemption(block, key, values)?,
                 }
             }
         }
@@ -200,7 +199,7 @@ impl Judge<'_> {
         }
         for (_, reach) in limit.values() {
             match reach {
-                Reach::Principal => {}
+                Reach::Nobody | Reach::Principal => {}
                 Reach::Account(account)
                     if self.owner.is(account) || self.rules.allows_account(account) => {}
                 Reach::Account(account) => return Err(self.foreign_account(account).into()),
@@ -234,7 +233,10 @@ fn denies_every_ecr_action(action: &ActionElement) -> Result<(), Why> {
             }
             Err(format!("denies only {}, not every ECR action", named.join(", ")).into())
         }
-        ActionElement::NotAction(actions) => match actions.iter().find(|a| may_match_ecr(a)) {
+        ActionElement::NotAction(actions) => match actions
+            .iter()
+            .find(|a| may_match_ecr(a) && !is_registry_action(a))
+        {
             None => Ok(()),
             Some(a) => Err(format!(
                 "leaves the ECR actions matching its `NotAction` {} undenied",
@@ -245,41 +247,87 @@ fn denies_every_ecr_action(action: &ActionElement) -> Result<(), Why> {
     }
 }
 
+/// The ECR actions whose only resource is `*` (the Service Authorization Reference lists no
+/// resource type for them: they act on the registry, not on a repository), so a repository
+/// policy never decides them and a `NotAction` leaving them out still denies every repository
+/// action. As listed in "Actions, resources, and condition keys for Amazon Elastic Container
+/// Registry", August 2026.
+const REGISTRY_ACTIONS: [&str; 25] = [
+    "CreatePullThroughCacheRule",
+    "CreateRepositoryCreationTemplate",
+    "DeletePullThroughCacheRule",
+    "DeleteRegistryPolicy",
+    "DeleteRepositoryCreationTemplate",
+    "DeleteSigningConfiguration",
+    "DeregisterPullTimeUpdateExclusion",
+    "DescribePullThroughCacheRules",
+    "DescribeRegistry",
+    "DescribeRepositoryCreationTemplates",
+    "GetAccountSetting",
+    "GetAuthorizationToken",
+    "GetRegistryPolicy",
+    "GetRegistryScanningConfiguration",
+    "GetSigningConfiguration",
+    "ListPullTimeUpdateExclusions",
+    "PutAccountSetting",
+    "PutRegistryPolicy",
+    "PutRegistryScanningConfiguration",
+    "PutReplicationConfiguration",
+    "PutSigningConfiguration",
+    "RegisterPullTimeUpdateExclusion",
+    "UpdatePullThroughCacheRule",
+    "UpdateRepositoryCreationTemplate",
+    "ValidatePullThroughCacheRule",
+];
+
+/// True for the exact name (any case, as IAM matches action names) of a registry-level ECR
+/// action. A pattern such as `ecr:GetAuthorization*` equals no name: an action added later
+/// could match it and act on repositories.
+fn is_registry_action(action: &str) -> bool {
+    action
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("ecr:"))
+        && REGISTRY_ACTIONS.iter().any(|name| {
+            action
+                .get(4..)
+                .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        })
+}
+
 /// True when an action pattern could match some action named `ecr:...` (IAM matches action
 /// names without regard to case; `*` is any run of characters, `?` one).
 fn may_match_ecr(pattern: &str) -> bool {
     // The pattern positions a match can be at after reading the prefix `ecr:`; any position left
-    // can be completed by choosing the rest of the action name.
+    // can be completed by choosing the rest of the action name. Positions are a bit per
+    // pattern character, so a pattern of many stars is read in linear time.
     let pattern: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let close = |mut states: Vec<usize>| {
-        // `*` may match nothing: a state before a star is also a state after it.
-        let mut i = 0;
-        while i < states.len() {
-            let s = states[i];
-            if pattern.get(s) == Some(&'*') && !states.contains(&(s + 1)) {
-                states.push(s + 1);
+    let close = |states: &mut Vec<bool>| {
+        // `*` may match nothing: a state before a star is also a state after it (in order, so
+        // a run of stars is crossed in one pass).
+        for i in 0..pattern.len() {
+            if states[i] && pattern[i] == '*' {
+                states[i + 1] = true;
             }
-            i += 1;
         }
-        states
     };
-    let mut states = close(vec![0]);
+    let mut states = vec![false; pattern.len() + 1];
+    states[0] = true;
+    close(&mut states);
     for c in "ecr:".chars() {
-        let mut next = Vec::new();
-        for &s in &states {
+        let mut next = vec![false; pattern.len() + 1];
+        for (s, _) in states.iter().enumerate().filter(|(_, on)| **on) {
             match pattern.get(s) {
-                Some('*') => next.push(s),
-                Some('?') => next.push(s + 1),
-                Some(p) if *p == c => next.push(s + 1),
+                Some('*') => next[s] = true,
+                Some('?') => next[s + 1] = true,
+                Some(p) if *p == c => next[s + 1] = true,
                 _ => {}
             }
         }
-        next.sort_unstable();
-        next.dedup();
-        states = close(next);
-        if states.is_empty() {
+        close(&mut next);
+        if !next.contains(&true) {
             return false;
         }
+        states = next;
     }
     true
 }
@@ -361,6 +409,31 @@ mod tests {
             "e",
         ] {
             assert!(!may_match_ecr(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn only_exact_names_of_registry_actions_are_registry_actions() {
+        for yes in [
+            "ecr:GetAuthorizationToken",
+            "ECR:getauthorizationtoken",
+            "ecr:PutReplicationConfiguration",
+            "ecr:DescribeRegistry",
+        ] {
+            assert!(is_registry_action(yes), "{yes}");
+        }
+        for no in [
+            "ecr:GetAuthorization*",
+            "ecr:GetAuthorizationToke?",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:SetRepositoryPolicy",
+            "ecr:CreateRepository",
+            "ecr-public:GetAuthorizationToken",
+            "GetAuthorizationToken",
+            "ecr:",
+            "",
+        ] {
+            assert!(!is_registry_action(no), "{no}");
         }
     }
 }

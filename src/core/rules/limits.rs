@@ -68,6 +68,11 @@ impl IdentityKey {
 /// What a concrete value names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
+    /// No caller at all: an `aws:PrincipalArn` value naming role sessions
+    /// (`arn:aws:sts::<account>:assumed-role/...`), which that key never holds (IAM: for a
+    /// role session it holds the role's ARN; "Do not specify the assumed role session ARN as a
+    /// value for this condition key").
+    Nobody,
     /// One exact user, role or session (for `aws:SourceArn`, one exact resource).
     Principal,
     /// Everyone account A's administrators allow.
@@ -82,14 +87,20 @@ pub struct Limit<'p> {
     pub block: &'p ConditionBlock<'p>,
     pub key: &'p str,
     pub ident: IdentityKey,
+    /// The statement also holds `Null` `false` on this key: it applies only when the key is
+    /// present in the request.
+    pub present: bool,
     values: Vec<(Cow<'p, str>, Option<Reach>)>,
 }
 
 impl<'p> Limit<'p> {
     /// A limit restricts when its operator can (positive string or ARN matching, not
-    /// `...IfExists` or `ForAllValues:`) and every value is concrete.
+    /// `...IfExists` or `ForAllValues:`, which are true when the key is absent, unless `Null`
+    /// `false` on the same key requires it) and every value is concrete.
     pub fn restricts(&self) -> bool {
-        self.block.op.can_restrict() && self.values.iter().all(|(_, r)| r.is_some())
+        let op = self.block.op;
+        (op.can_restrict() || (self.present && op.can_restrict_when_present()))
+            && self.values.iter().all(|(_, r)| r.is_some())
     }
 
     /// What the concrete values reach.
@@ -116,11 +127,13 @@ impl<'p> Limit<'p> {
 /// Every identity limit of a statement, in document order.
 pub fn identity_limits<'p>(statement: &'p Statement<'p>, variables: bool) -> Vec<Limit<'p>> {
     let mut limits = Vec::new();
+    let required = required_keys(statement);
     for block in statement.condition.iter().flatten() {
         for (key, values) in &block.entries {
             let Some(ident) = IdentityKey::parse(key) else {
                 continue;
             };
+            let present = required.contains(&ident);
             let values = values
                 .iter()
                 .map(|v| {
@@ -133,11 +146,40 @@ pub fn identity_limits<'p>(statement: &'p Statement<'p>, variables: bool) -> Vec
                 block,
                 key,
                 ident,
+                present,
                 values,
             });
         }
     }
     limits
+}
+
+/// The identity keys a statement requires to be present: `Null` with every value `false` on
+/// them (IAM: `false` means "the key exists and its value is not null"; several values are
+/// ORed, so one `true` would let an absent key through). Only the JSON `false` and the string
+/// `"false"` count; any other spelling leaves the key optional, the stricter reading.
+fn required_keys(statement: &Statement) -> Vec<IdentityKey> {
+    let mut required = Vec::new();
+    for block in statement.condition.iter().flatten() {
+        if block.op.base != BaseOperator::Null {
+            continue;
+        }
+        for (key, values) in &block.entries {
+            let all_false = values.iter().all(|v| match v {
+                ConditionValue::Bool(b) => !b,
+                ConditionValue::String(s) => s == "false",
+                ConditionValue::Number(_) => false,
+            });
+            // Nine identity keys at most, however many entries the block has.
+            if let Some(ident) = IdentityKey::parse(key)
+                && all_false
+                && !required.contains(&ident)
+            {
+                required.push(ident);
+            }
+        }
+    }
+    required
 }
 
 /// One character of a value as IAM matches it.
@@ -249,17 +291,21 @@ fn token_reach(ident: IdentityKey, toks: &[Tok], arn_operator: bool) -> Option<R
         }
         IdentityKey::PrincipalArn | IdentityKey::SourceArn => arn_reach(ident, toks, arn_operator),
         IdentityKey::UserId => {
-            // A literal id before the first `:` (or in whole): an account id (its root and its
-            // federated users) or a user's or role's unique id (one principal).
+            // A literal id before the first `:` (or in whole): an account id, or a user's or
+            // role's unique id (one principal, or one role's sessions). After an account id,
+            // a literal name is one federated user (`account:caller-specified-name`); a
+            // wildcard there is every federated user of the account; the id alone is its root.
             let colon = toks.iter().position(|t| *t == Tok::Char(':'));
             let head = literal(&toks[..colon.unwrap_or(toks.len())])?;
             if head.is_empty() {
                 return None;
             }
-            Some(if is_account_id(&head) {
-                Reach::Account(head)
-            } else {
-                Reach::Principal
+            Some(match colon {
+                Some(at) if is_account_id(&head) && literal(&toks[at + 1..]).is_some() => {
+                    Reach::Principal
+                }
+                _ if is_account_id(&head) => Reach::Account(head),
+                _ => Reach::Principal,
             })
         }
     }
@@ -291,6 +337,9 @@ fn literal_reach(ident: IdentityKey, value: &str) -> Option<Reach> {
             {
                 return None;
             }
+            if ident == IdentityKey::PrincipalArn && names_sessions(resource) {
+                return Some(Reach::Nobody);
+            }
             let root = ident == IdentityKey::PrincipalArn
                 && service.eq_ignore_ascii_case("iam")
                 && resource.eq_ignore_ascii_case("root");
@@ -300,21 +349,36 @@ fn literal_reach(ident: IdentityKey, value: &str) -> Option<Reach> {
             })
         }
         IdentityKey::UserId => {
-            let head = value.split_once(':').map_or(value, |(head, _)| head);
+            let (head, name) = match value.split_once(':') {
+                Some((head, name)) => (head, Some(name)),
+                None => (value, None),
+            };
             if head.is_empty() {
                 return None;
             }
-            Some(match is_account_id(head) {
-                true => Reach::Account(head.to_owned()),
-                false => Reach::Principal,
+            Some(match (is_account_id(head), name) {
+                // The whole value is literal here: one federated user of the account.
+                (true, Some(_)) => Reach::Principal,
+                (true, None) => Reach::Account(head.to_owned()),
+                (false, _) => Reach::Principal,
             })
         }
     }
 }
 
-/// An ARN value: partition, service and account literal; wildcards only in the resource, and in
-/// the region only under the ARN operators, which match segment by segment (under `StringLike` a
-/// `*` before the account could swallow `:` and the account with it).
+/// True when an ARN's resource names role sessions (`assumed-role/...`, any case): no IAM user,
+/// role or root has such a resource, and `aws:PrincipalArn` never holds a session's ARN.
+fn names_sessions(resource: &str) -> bool {
+    resource
+        .get(.."assumed-role/".len())
+        .is_some_and(|p| p.eq_ignore_ascii_case("assumed-role/"))
+}
+
+/// An ARN value: the account literal, and the partition, service and region literal too under
+/// `StringLike` (a `*` before the account could swallow `:` and the account with it). The ARN
+/// operators match each of the six segments separately (IAM: "Each of the six colon-delimited
+/// components of the ARN is checked separately"), so under them wildcards may stand in the
+/// partition, service and region: with a literal account such a value reaches that account.
 fn arn_reach(ident: IdentityKey, toks: &[Tok], arn_operator: bool) -> Option<Reach> {
     let mut segments: Vec<&[Tok]> = Vec::with_capacity(6);
     let mut start = 0;
@@ -339,18 +403,34 @@ fn arn_reach(ident: IdentityKey, toks: &[Tok], arn_operator: bool) -> Option<Rea
         segments[4],
     ];
     let arn = literal(arn)?;
-    let partition = literal(partition)?;
-    let service = literal(service)?;
     let account = literal(account)?;
-    if !arn_operator && literal(region).is_none() {
+    let (partition, service) = (literal(partition), literal(service));
+    if !arn_operator && (partition.is_none() || service.is_none() || literal(region).is_none()) {
         return None;
     }
-    if !arn.eq_ignore_ascii_case("arn") || partition.is_empty() || service.is_empty() {
+    if !arn.eq_ignore_ascii_case("arn")
+        || partition.as_deref() == Some("")
+        || service.as_deref() == Some("")
+        || !is_account_id(&account)
+    {
         return None;
     }
-    if !is_account_id(&account) {
-        return None;
+    // The resource's first characters, up to its first wildcard.
+    let lead: String = resource
+        .iter()
+        .map_while(|t| match t {
+            Tok::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    if ident == IdentityKey::PrincipalArn && names_sessions(&lead) {
+        return Some(Reach::Nobody);
     }
+    let Some(service) = service.filter(|_| partition.is_some()) else {
+        // Any service, or any partition: whatever the account holds (a request to this
+        // registry comes from its own partition).
+        return (!resource.is_empty()).then_some(Reach::Account(account));
+    };
     let resource_literal = literal(resource);
     match resource_literal {
         // A wildcard in the resource: whoever A's administrators name that way.
@@ -399,7 +479,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_literal_value_reaches_as_text_what_its_tokens_reach(
-            value in "(arn|ARN|aws|iam|sts|root|role/|o-a1b2c3d4e5|987654321098|[0-9a-z]{0,3}|:|/){0,8}",
+            value in "(arn|ARN|aws|iam|sts|root|role/|assumed-role/|o-a1b2c3d4e5|987654321098|[0-9a-z]{0,3}|:|/){0,8}",
         ) {
             let toks: Vec<Tok> = value.chars().map(Tok::Char).collect();
             for (ident, _) in IdentityKey::ALL {
@@ -441,6 +521,10 @@ mod tests {
             "arn:aws:sns:eu-west-1:987654321098:topic",
             "nope:aws:iam::987654321098:root",
             "987654321098:session",
+            "987654321098:",
+            "arn:aws:sts::987654321098:assumed-role/",
+            "arn:aws:sts::987654321098:ASSUMED-ROLE/r/s",
+            "arn:aws:iam::987654321098:assumed-role/r",
             "AROAEXAMPLEID1234567:session",
             ":session",
             "",
@@ -509,7 +593,25 @@ mod tests {
             Some(Reach::Account("987654321098".into()))
         );
         assert_eq!(arn("ArnLike", "arn:aws:iam::*:role/app"), None);
-        assert_eq!(arn("ArnLike", "arn:*:iam::987654321098:role/app"), None);
+        // ARN operators match segment by segment: a wildcard partition or service cannot
+        // reach past the literal account.
+        assert_eq!(
+            arn("ArnLike", "arn:*:iam::987654321098:role/app"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            arn("ArnEquals", "arn:aws:*:*:987654321098:*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(arn("StringLike", "arn:aws:*:*:987654321098:*"), None);
+        assert_eq!(arn("StringLike", "arn:*:iam::987654321098:role/app"), None);
+        assert_eq!(arn("ArnLike", "arn:aws:*:*:98765432109?:*"), None);
+        let source = |op, v| reach(V12, op, "aws:SourceArn", v);
+        assert_eq!(
+            source("ArnLike", "arn:aws:*:*:123456789012:*"),
+            Some(Reach::Account("123456789012".into()))
+        );
+        assert_eq!(source("StringLike", "arn:aws:*:*:123456789012:*"), None);
         assert_eq!(
             arn("ArnLike", "arn:aws:iam:*:987654321098:role/app"),
             Some(Reach::Principal)
@@ -529,6 +631,86 @@ mod tests {
             Some(Reach::Principal)
         );
         assert_eq!(arn("ArnEquals", "not an arn"), None);
+    }
+
+    #[test]
+    fn only_null_false_on_the_same_key_requires_it() {
+        let present = |block: serde_json::Value| {
+            let text = serde_json::json!({"Version": V12, "Statement": {"Effect": "Allow",
+                "Principal": "*", "Action": "ecr:BatchGetImage",
+                "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"},
+                    "Null": block}}})
+            .to_string();
+            let policy = Policy::parse(&text).unwrap();
+            let limits = identity_limits(&policy.statements[0], true);
+            let limit = limits
+                .iter()
+                .find(|l| l.ident == IdentityKey::PrincipalOrgId)
+                .unwrap();
+            (limit.present, limit.restricts())
+        };
+        use serde_json::json;
+        assert_eq!(present(json!({"aws:PrincipalOrgID": false})), (true, true));
+        assert_eq!(
+            present(json!({"aws:PrincipalOrgID": "false"})),
+            (true, true)
+        );
+        assert_eq!(
+            present(json!({"AWS:principalorgid": [false, "false"]})),
+            (true, true)
+        );
+        for optional in [
+            json!({"aws:PrincipalOrgID": true}),
+            json!({"aws:PrincipalOrgID": [false, true]}),
+            json!({"aws:PrincipalOrgID": "False"}),
+            json!({"aws:PrincipalOrgID": 0}),
+            json!({"aws:PrincipalAccount": false}),
+        ] {
+            assert_eq!(present(optional.clone()), (false, false), "{optional}");
+        }
+    }
+
+    #[test]
+    fn a_principal_arn_of_role_sessions_reaches_nobody() {
+        let arn = |op, v| reach(V12, op, "aws:PrincipalArn", v);
+        for (op, value) in [
+            ("ArnLike", "arn:aws:sts::987654321098:assumed-role/deploy/*"),
+            (
+                "ArnEquals",
+                "arn:aws:sts::987654321098:assumed-role/deploy/alice",
+            ),
+            (
+                "StringEquals",
+                "arn:aws:sts::987654321098:assumed-role/deploy/alice",
+            ),
+            ("StringLike", "arn:aws:sts::987654321098:assumed-role/*"),
+            ("ArnLike", "arn:aws:*:*:987654321098:assumed-role/*"),
+        ] {
+            assert_eq!(arn(op, value), Some(Reach::Nobody), "{op} {value}");
+        }
+        // The resource could be a federated user's, or anything: the account decides.
+        assert_eq!(
+            arn("ArnLike", "arn:aws:sts::987654321098:*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            arn("ArnLike", "arn:aws:sts::987654321098:assumed-role*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            arn("ArnEquals", "arn:aws:sts::987654321098:federated-user/bob"),
+            Some(Reach::Principal)
+        );
+        // A source ARN is a resource's, never a session's: no special case there.
+        assert_eq!(
+            reach(
+                V12,
+                "ArnEquals",
+                "aws:SourceArn",
+                "arn:aws:sts::987654321098:assumed-role/r/s"
+            ),
+            Some(Reach::Principal)
+        );
     }
 
     #[test]
@@ -571,5 +753,23 @@ mod tests {
         );
         assert_eq!(uid("StringLike", "AROA*:app"), None);
         assert_eq!(uid("StringLike", "*"), None);
+        // `account:caller-specified-name` is one federated user; a wildcard name is them all.
+        assert_eq!(
+            uid("StringEquals", "987654321098:build-bot"),
+            Some(Reach::Principal)
+        );
+        assert_eq!(
+            uid("StringLike", "987654321098:build-bot"),
+            Some(Reach::Principal)
+        );
+        assert_eq!(
+            uid("StringLike", "987654321098:build-*"),
+            Some(Reach::Account("987654321098".into()))
+        );
+        assert_eq!(
+            uid("StringEquals", "987654321098:*"),
+            Some(Reach::Principal),
+            "a literal `*` under StringEquals is one (odd) name"
+        );
     }
 }
