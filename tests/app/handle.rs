@@ -442,6 +442,20 @@ fn long_live_policy(public: bool) -> String {
     text
 }
 
+/// One whole scan of the account's repositories in `mode`.
+async fn scan_all(mode: Mode, aws: &Recorded<Memory>) -> ecr_policy_guard_core::ScanReport {
+    let never = || false;
+    scan(
+        &config(mode),
+        Some(ACCOUNT),
+        "eu-west-1",
+        Ports::all(aws),
+        &never,
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_scan_judges_live_policies_longer_than_a_caller_may_send() {
     let compliant = long_live_policy(false);
@@ -450,16 +464,7 @@ async fn the_scan_judges_live_policies_longer_than_a_caller_may_send() {
         .with_repository("long-compliant", Some(&compliant))
         .with_repository("long-public", Some(&public));
     let aws = Recorded::new(memory);
-    let never = || false;
-    let report = scan(
-        &config(Mode::Alert),
-        Some(ACCOUNT),
-        "eu-west-1",
-        Ports::all(&aws),
-        &never,
-    )
-    .await
-    .unwrap();
+    let report = scan_all(Mode::Alert, &aws).await;
     assert_eq!(
         (report.scanned, report.compliant, report.non_compliant),
         (2, 1, 1)
@@ -473,15 +478,7 @@ async fn the_scan_judges_live_policies_longer_than_a_caller_may_send() {
     );
     assert_eq!(report.by_rule.get("no-wildcard-principal"), Some(&1));
 
-    let report = scan(
-        &config(Mode::Revert),
-        Some(ACCOUNT),
-        "eu-west-1",
-        Ports::all(&aws),
-        &never,
-    )
-    .await
-    .unwrap();
+    let report = scan_all(Mode::Revert, &aws).await;
     assert_eq!(report.reverted, 1);
     let live = aws.inner.policy("long-public").flatten().unwrap();
     assert!(live.chars().count() <= MAX_POLICY_CHARS);
